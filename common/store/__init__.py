@@ -1,0 +1,1 @@
+"""The datom store: DataScript semantics, append-only, every past state queryable."""

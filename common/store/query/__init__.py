@@ -1,0 +1,1 @@
+"""Datalog queries over a DbView, following DataScript query*.cljc."""
