@@ -30,12 +30,24 @@ class BadRequest(JobstreamerError):
     status = 400
 
 
+class Unauthorized(JobstreamerError):
+    status = 401
+
+
 class NotFound(JobstreamerError):
     status = 404
 
 
 class Conflict(JobstreamerError):
     status = 409
+
+
+class PayloadTooLarge(JobstreamerError):
+    status = 413
+
+
+class UnsupportedMediaType(JobstreamerError):
+    status = 415
 
 
 class Unavailable(JobstreamerError):
