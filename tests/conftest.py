@@ -6,6 +6,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["tests.netns"]
+
 settings.register_profile(
     "ci",
     max_examples=100,

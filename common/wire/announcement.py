@@ -63,7 +63,9 @@ class AgentAnnouncement:
         return self.properties.get(SECURE) == "true"
 
     @classmethod
-    def from_txt(cls, properties: Mapping[str, str | None], *, addresses: tuple[str, ...], port: int) -> AgentAnnouncement:
+    def from_txt(
+        cls, properties: Mapping[str, str | None], *, addresses: tuple[str, ...], port: int
+    ) -> AgentAnnouncement:
         """Raises BadRequest for a foreign or incompatible announcement."""
         txt = {key: value for key, value in properties.items() if value is not None}
         if txt.get(PROTOCOL) != PROTOCOL_VERSION:
