@@ -17,11 +17,9 @@ and ignored by the reader.
 
 from __future__ import annotations
 
-import gc
 import marshal
 import sys
 import zlib
-from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from itertools import repeat
@@ -31,6 +29,7 @@ from uuid import UUID
 
 from ..edn import Char, FrozenMap, Keyword, List, Symbol, TaggedLiteral, Vector
 from ._datom import Datom
+from ._index import gc_paused
 
 
 class CorruptData(ValueError):
@@ -184,24 +183,13 @@ def encode_checkpoint(datoms: Sequence[Datom]) -> Iterator[bytes]:
         yield marshal.dumps((names, es, attrs, values, txs, keyword_at, tagged_at), 4)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Building a million tuples triggers hundreds of pointless collections
-    # (none of them is garbage); pausing the collector makes decoding 2.3x
-    # faster (1.27 s -> 0.55 s per 1M datoms, docs/store.md).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def decode_checkpoint(blobs: Iterable[bytes]) -> list[Datom]:
     """Every datom of a checkpoint's chunks, in order; CorruptData if one does not decode."""
     datoms: list[Datom] = []
-    with _gc_paused():
+    # Building a million tuples triggers hundreds of pointless collections
+    # (none of them is garbage); pausing the collector makes decoding 2.3x
+    # faster (1.27 s -> 0.55 s per 1M datoms, docs/store.md).
+    with gc_paused():
         for blob in blobs:
             try:
                 names, es, attrs, values, txs, keyword_at, tagged_at = marshal.loads(blob)

@@ -67,7 +67,7 @@ class SqliteOptions:
     busy_timeout: float = 5.0
     # FULL: a commit is fsynced before append() returns, so an acknowledged
     # transaction survives power loss; NORMAL survives only a process crash
-    # (docs/store.md, "Durability", has the measured cost).
+    # (docs/store.md, "Why it is built this way", has the measured cost).
     synchronous: str = "FULL"
 
     def __post_init__(self) -> None:
@@ -213,7 +213,7 @@ class SqliteStorage:
         with self._write(f"append tx {record.tx} to"):
             try:
                 # Raw sqlite3 here: the hot path, 9 us instead of 41 us with Table.insert
-                # (docs/store.md, "Append path").
+                # (docs/store.md, "Why it is built this way").
                 self._db.conn.execute(
                     "INSERT INTO log (tx, instant, max_eid, datoms, data, crc)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
