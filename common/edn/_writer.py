@@ -19,7 +19,7 @@ from itertools import chain
 from typing import Any
 from uuid import UUID
 
-from ._reader import KEYWORD_BODY, SYMBOL, TAG
+from ._reader import KEYWORD_NAME, SYMBOL_NAME, TAG_NAME
 from ._types import Char, FrozenMap, Keyword, List, Symbol, TaggedLiteral, Vector
 
 TypeWriter = Callable[[Any], Any]
@@ -75,9 +75,6 @@ def _write_decimal(x: Decimal) -> str:
     return str(x) + "M"
 
 
-_KEYWORD_NAME = re.compile(KEYWORD_BODY + r"\Z")
-_SYMBOL_NAME = re.compile(SYMBOL + r"\Z")
-_TAG_NAME = re.compile(TAG + r"\Z")
 _LITERAL_NAMES = frozenset(("nil", "true", "false"))
 _keyword_texts: dict[str, str] = {}  # full name -> text, once checked
 _symbol_texts: dict[str, str] = {}
@@ -86,7 +83,7 @@ _symbol_texts: dict[str, str] = {}
 def _write_keyword(k: Keyword) -> str:
     text = _keyword_texts.get(k.full)
     if text is None:
-        if not _KEYWORD_NAME.match(k.full):
+        if not KEYWORD_NAME.match(k.full):
             raise ValueError(f"{k!r} is not a valid EDN keyword")
         text = _keyword_texts[k.full] = ":" + k.full
     return text
@@ -95,7 +92,7 @@ def _write_keyword(k: Keyword) -> str:
 def _write_symbol(s: Symbol) -> str:
     text = _symbol_texts.get(s.full)
     if text is None:
-        if not _SYMBOL_NAME.match(s.full) or s.full in _LITERAL_NAMES:
+        if not SYMBOL_NAME.match(s.full) or s.full in _LITERAL_NAMES:
             raise ValueError(f"{s!r} is not a valid EDN symbol")
         text = _symbol_texts[s.full] = s.full
     return text
@@ -299,10 +296,9 @@ def dumps(obj: Any, *, sort_keys: bool = False) -> str:
 
 
 def _tag_name(tag: Any) -> str:
-    name = tag.full if isinstance(tag, Symbol) else tag
-    if type(name) is not str or not _TAG_NAME.match(name) or name == "_":
+    if not isinstance(tag, Symbol) or not TAG_NAME.match(tag.full):
         raise ValueError(f"{tag!r} is not a valid EDN tag")
-    return name
+    return tag.full
 
 
 __all__ = ["TypeWriter", "dumps", "register_writer", "unregister_writer"]

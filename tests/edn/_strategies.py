@@ -64,15 +64,15 @@ def characters(oracle: bool) -> st.SearchStrategy[Char]:
 
 def decimals(oracle: bool) -> st.SearchStrategy[Decimal]:
     digits = 27 if oracle else 60
-    return st.builds(
-        lambda sign, coefficient, exponent: Decimal((sign, tuple(map(int, str(coefficient))), exponent)),
-        st.integers(0, 1),
-        st.integers(0, 10**digits),
-        st.integers(-40, 40),
-    )
+    def build(sign: int, coefficient: int, exponent: int) -> Decimal:
+        return Decimal((sign, tuple(map(int, str(coefficient))), exponent))
+
+    return st.builds(build, st.integers(0, 1), st.integers(0, 10**digits), st.integers(-40, 40))
 
 
-_offsets = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))])
+_offsets = st.sampled_from(
+    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+)
 instants = st.builds(
     lambda moment, zone: moment.replace(tzinfo=zone),
     st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
@@ -100,7 +100,8 @@ def scalars(oracle: bool) -> st.SearchStrategy[Any]:
 @st.composite
 def _tag_name(draw: st.DrawFn) -> str:
     """A symbol starting with a letter, never a built-in tag."""
-    name = draw(st.sampled_from(_LETTERS)) + "".join(draw(st.lists(st.sampled_from(_REST), max_size=6)))
+    rest = draw(st.lists(st.sampled_from(_REST), max_size=6))
+    name = draw(st.sampled_from(_LETTERS)) + "".join(rest)
     if draw(st.booleans()):
         name += "/" + draw(_part())
     return "my-" + name if name in ("inst", "uuid") else name

@@ -109,7 +109,12 @@ def test_strings(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "escape", "column"),
-    [(r'"ab\qc"', r"\q", 4), (r'"\x41"', r"\x", 2), (r'"\u12"', r"\u", 2), (r"""["ok" "\'"]""", r"\'", 8)],
+    [
+        (r'"ab\qc"', r"\q", 4),
+        (r'"\x41"', r"\x", 2),
+        (r'"\u12"', r"\u", 2),
+        (r"""["ok" "\'"]""", r"\'", 8),
+    ],
 )
 def test_a_bad_escape_is_refused_where_it_is(text: str, escape: str, column: int) -> None:
     error = refused(text)

@@ -270,6 +270,8 @@ def test_fake_db_cross_check(people: Any) -> None:
         '[:find ?e ?e2 ?n :where [?e :name "Ivan"] [?e :age ?a] [?e2 :age ?a] [?e2 :name ?n]]',
         "[:find ?e :where [?e :age 15] (not [?e :name])]",
         "[:find ?a (count ?e) :where [?e :age ?a]]",
+        '[:find ?e :where (or [?e :name "Petr"] [?e :age 15])]',
+        "[:find ?e ?e2 :where [?e :age ?a] [?e2 :age ?a] [(< ?e ?e2)]]",
     ]:
         assert q(query, fake) == q(query, people), query
 
@@ -334,3 +336,15 @@ def test_pattern_errors(people: Any) -> None:
         q("[:find ?x :where [?e :name]]", people)
     with pytest.raises(QueryError, match="Query for unbound vars"):
         q("[:find ?x :where [?e :name] (not [?e :age ?x])]", people)
+
+
+def test_inputs_and_sources(people: Any) -> None:
+    assert q("[:find ?x :in _ ?x]", "ignored", 1) == {(1,)}
+    with pytest.raises(QueryError, match="Unknown source \\$"):
+        q("[:find ?e :in $1 :where [$1 ?e] [?e :name]]", people)
+    with pytest.raises(QueryError, match="not a collection of tuples"):
+        q("[:find ?e :in $ :where [?e]]", 42)
+    # Rules as Python data, and found again in the parse cache the second time.
+    rules = [[[Symbol("named"), Symbol("?e")], [Symbol("?e"), K(":name")]]]
+    for _ in range(2):
+        assert q("[:find ?e :in $ % :where (named ?e)]", people, rules) == {(1,), (2,), (3,)}

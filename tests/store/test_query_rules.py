@@ -229,3 +229,46 @@ def test_transitive_closure_matches_a_reference(edges: list[tuple[int, int]], st
     assert q("[:find ?y :in $ % ?x :where (follow ?x ?y)]", facts, left, start) == {
         (b,) for a, b in closure if a == start
     }
+
+
+LINEAR = (
+    "[[(reach ?x ?y) [?x :follow ?y]]"
+    " [(reach ?x ?y) [?x :follow ?t] [(< ?t 6)] (step ?t ?u) (reach ?u ?y)]"
+    " [(step ?a ?b) [(identity ?a) ?b]]]"
+)
+# The same rules, but ?y is also used by a filter in the recursive branch: not
+# right-linear any more, so the general semi-naive solver answers it.
+GENERAL = LINEAR.replace("(reach ?u ?y)]", "(reach ?u ?y) [(some? ?y)]]")
+
+
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=25), st.integers(0, 7))
+def test_linear_shortcut_agrees_with_the_general_solver(
+    edges: list[tuple[int, int]], start: int
+) -> None:
+    facts = [[a, FOLLOW, b] for a, b in edges]
+    query = "[:find ?y :in $ % [?x ...] :where (reach ?x ?y)]"
+    starts = [start, (start + 3) % 8]
+    assert q(query, facts, LINEAR, starts) == q(query, facts, GENERAL, starts)
+    pairs = "[:find ?x ?y :in $ % :where (reach ?x ?y)]"  # no inputs: the general path for both
+    assert q(pairs, facts, LINEAR) == q(pairs, facts, GENERAL)
+
+
+def test_rule_performance_on_larger_datasets() -> None:  # issue-456
+    statuses = ["started", "pending", "stopped"]
+    db = db_with(
+        empty_db(),
+        [{K(":item/id"): x, K(":item/status"): statuses[x % 3]} for x in range(1, 5000)],
+    )
+    inline = '[:find ?e :where [?e :item/status ?status] [(ground "pending") ?status]]'
+    rule = "[:find ?e :in $ % :where [?e :item/status ?status] (pending? ?status)]"
+    rules = '[[(pending? ?status) [(ground "pending") ?status]]]'
+
+    def timed(*args: Any) -> tuple[float, Any]:
+        start = time.perf_counter()
+        result = q(*args)
+        return time.perf_counter() - start, result
+
+    inline_time, inline_result = timed(inline, db)
+    rule_time, rule_result = timed(rule, db, rules)
+    assert rule_result == inline_result and len(rule_result) == 1667
+    assert rule_time <= 10 * inline_time + 0.05

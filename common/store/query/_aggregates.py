@@ -69,20 +69,19 @@ def _sample(n: int, xs: list[Any]) -> Vector:
     return Vector(random.sample(xs, min(n, len(xs))))
 
 
-AGGREGATES: dict[Symbol, Callable[..., Any]] = {
-    Symbol(name): fn
-    for name, fn in [
-        ("sum", _sum),
-        ("avg", _avg),
-        ("median", _median),
-        ("variance", _variance),
-        ("stddev", _stddev),
-        ("distinct", frozenset),
-        ("min", _extreme(largest=False)),
-        ("max", _extreme(largest=True)),
-        ("rand", _rand),
-        ("sample", _sample),
-        ("count", len),
-        ("count-distinct", lambda xs: len(set(xs))),
-    ]
-}
+_TABLE: list[tuple[str, Callable[..., Any]]] = [
+    ("sum", _sum),
+    ("avg", _avg),
+    ("median", _median),
+    ("variance", _variance),
+    ("stddev", _stddev),
+    ("distinct", frozenset),
+    ("min", _extreme(largest=False)),
+    ("max", _extreme(largest=True)),
+    ("rand", _rand),
+    ("sample", _sample),
+    ("count", len),
+    ("count-distinct", lambda xs: len(set(xs))),
+]
+
+AGGREGATES: dict[Symbol, Callable[..., Any]] = {Symbol(name): fn for name, fn in _TABLE}

@@ -116,6 +116,7 @@ class Aggregate:
 
     fn: Callee
     args: tuple[Arg, ...]
+    form: Any = _form()
 
     @property
     def var(self) -> Symbol:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
+from itertools import pairwise
 from typing import Any
 
 from ...edn import FrozenMap, Keyword, List, Symbol, Vector
@@ -36,9 +37,20 @@ class Builtin:
 # -- comparison -----------------------------------------------------------------
 
 
-def _chain(test: Callable[[int], bool]) -> Callable[..., bool]:
+_FAST_ORDER = (int, float, str)  # types whose own < agrees with compare (same type only)
+
+
+def _chain(op: Callable[[Any, Any], bool], test: Callable[[int], bool]) -> Callable[..., bool]:
+    """A comparison over any number of values in the total order of `compare`."""
+
     def compare_all(*xs: Any) -> bool:
-        return all(test(compare(a, b)) for a, b in zip(xs, xs[1:]))
+        if len(xs) == 2:  # the usual case, on the hot path of filters
+            a, b = xs
+            t = type(a)
+            if t is type(b) and t in _FAST_ORDER:
+                return op(a, b)
+            return test(compare(a, b))
+        return all(test(compare(a, b)) for a, b in pairwise(xs))
 
     return compare_all
 
@@ -300,10 +312,10 @@ _TABLE: list[tuple[str, Callable[..., Any], int, int | None]] = [
     ("==", _num_eq, 1, _ANY),
     ("not=", lambda *xs: not _eq(*xs), 1, _ANY),
     ("!=", lambda *xs: not _eq(*xs), 1, _ANY),
-    ("<", _chain(lambda c: c < 0), 1, _ANY),
-    (">", _chain(lambda c: c > 0), 1, _ANY),
-    ("<=", _chain(lambda c: c <= 0), 1, _ANY),
-    (">=", _chain(lambda c: c >= 0), 1, _ANY),
+    ("<", _chain(operator.lt, lambda c: c < 0), 1, _ANY),
+    (">", _chain(operator.gt, lambda c: c > 0), 1, _ANY),
+    ("<=", _chain(operator.le, lambda c: c <= 0), 1, _ANY),
+    (">=", _chain(operator.ge, lambda c: c >= 0), 1, _ANY),
     ("+", lambda *xs: sum(xs, 0), 0, _ANY),
     ("-", _minus, 1, _ANY),
     ("*", lambda *xs: math.prod(xs), 0, _ANY),

@@ -64,7 +64,7 @@ class LRU(Generic[V]):
 def cached(cache: LRU[V], form: Any, make: Callable[[Any], V]) -> V:
     """`make(form)`, from `cache` when this form was seen before."""
     try:
-        key = cache_key(form) if type(form) is not str else form
+        key = cache_key(form)
     except TypeError:
         return make(form)
     return cache.get(key, lambda: make(form))

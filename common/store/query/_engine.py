@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...edn import Symbol
+from ..errors import QueryError
 from ._ast import (
     BindScalar,
     Const,
@@ -25,14 +26,15 @@ from ._ast import (
     Src,
     Var,
     fail,
+    show,
     vars_of,
 )
 from ._bindings import bind
-from ._builtins import BUILTINS, call_builtin
+from ._builtins import BUILTINS, CALL_ERRORS
 from ._lookup import match
 from ._plan import Plan, Seed, Step
 from ._relation import Rel, Rels, Row, tuple_fn
-from ._values import freeze, truthy
+from ._values import freeze
 
 if TYPE_CHECKING:
     from ._rules import Solver
@@ -96,24 +98,14 @@ def _pattern(step: Step, ctx: Context) -> None:
 
 
 def _caller(clause: Predicate | Function, rel: Rel, ctx: Context) -> Callable[[Row], Any]:
-    """Row -> the call's result, with the arguments read from the row."""
-    static: list[Any] = []
-    from_row: list[tuple[int, int]] = []
-    for i, arg in enumerate(clause.args):
-        if isinstance(arg, Var):
-            from_row.append((i, rel.index[arg.sym]))
-            static.append(None)
-        else:
-            static.append(arg.value if isinstance(arg, Const) else ctx.source_value(arg.sym))
+    """Row -> the call's result, with the arguments read from the row.
 
-    def args_of(row: Row) -> list[Any]:
-        values = static.copy()
-        for i, j in from_row:
-            values[i] = row[j]
-        return values
-
+    Specialised for the usual one or two arguments: predicates run once per
+    row, so the per-call overhead is the cost of a filter.
+    """
     if isinstance(clause.fn, Var):
         fn_idx = rel.index[clause.fn.sym]
+        args_of = _args_reader(clause, rel, ctx)
 
         def call_bound(row: Row) -> Any:
             fn = row[fn_idx]
@@ -128,8 +120,58 @@ def _caller(clause: Predicate | Function, rel: Rel, ctx: Context) -> Callable[[R
 
         return call_bound
     fn = BUILTINS[clause.fn.sym].fn
-    name = clause.fn.sym
-    return lambda row: call_builtin(name, fn, args_of(row), clause.form)
+    getters = [
+        (True, rel.index[a.sym]) if isinstance(a, Var) else (False, _static(a, ctx))
+        for a in clause.args
+    ]
+    if len(getters) == 1:
+        ((from_row, x),) = getters
+        return (lambda row: fn(row[x])) if from_row else (lambda row: fn(x))
+    if len(getters) == 2:
+        (row_a, a), (row_b, b) = getters
+        if row_a and row_b:
+            return lambda row: fn(row[a], row[b])
+        if row_a:
+            return lambda row: fn(row[a], b)
+        if row_b:
+            return lambda row: fn(a, row[b])
+    args_of = _args_reader(clause, rel, ctx)
+    return lambda row: fn(*args_of(row))
+
+
+def _static(arg: Any, ctx: Context) -> Any:
+    return arg.value if isinstance(arg, Const) else ctx.source_value(arg.sym)
+
+
+def _args_reader(
+    clause: Predicate | Function, rel: Rel, ctx: Context
+) -> Callable[[Row], list[Any]]:
+    static = [None if isinstance(a, Var) else _static(a, ctx) for a in clause.args]
+    from_row = [(i, rel.index[a.sym]) for i, a in enumerate(clause.args) if isinstance(a, Var)]
+
+    def args_of(row: Row) -> list[Any]:
+        values = static.copy()
+        for i, j in from_row:
+            values[i] = row[j]
+        return values
+
+    return args_of
+
+
+def _guarded(clause: Predicate | Function, loop: Callable[[], list[Row]]) -> list[Row]:
+    """Run the loop over rows; a built-in failing on its arguments is a QueryError.
+
+    Caught around the loop rather than per call, which keeps filters cheap.
+    Functions passed in as inputs raise what they raise.
+    """
+    try:
+        return loop()
+    except QueryError:
+        raise
+    except CALL_ERRORS as e:
+        if isinstance(clause.fn, Var):
+            raise
+        raise QueryError(f"{clause.fn.sym} failed: {e}, in {show(clause.form)}") from e
 
 
 def _call_vars(clause: Predicate | Function) -> list[Symbol]:
@@ -140,7 +182,11 @@ def _predicate(step: Step, ctx: Context) -> None:
     clause: Predicate = step.clause  # type: ignore[assignment]
     rel = ctx.rels.take(_call_vars(clause))
     call = _caller(clause, rel, ctx)
-    ctx.rels.add(Rel(rel.vars, [row for row in rel.rows if truthy(call(row))]))
+    rows = _guarded(
+        clause,
+        lambda: [row for row in rel.rows if (r := call(row)) is not None and r is not False],
+    )
+    ctx.rels.put(Rel(rel.vars, rows))
 
 
 def _function(step: Step, ctx: Context) -> None:
@@ -149,30 +195,36 @@ def _function(step: Step, ctx: Context) -> None:
     rel = ctx.rels.take(_call_vars(clause) + [v for v in outs if ctx.rels.bound(v)])
     call = _caller(clause, rel, ctx)
     new = tuple(v for v in outs if v not in rel.index)
+    ctx.rels.put(Rel(rel.vars + new, _guarded(clause, lambda: _results(clause, rel, call))))
+
+
+def _results(clause: Function, rel: Rel, call: Callable[[Row], Any]) -> list[Row]:
+    """Each row extended by the values its call's result binds (nil binds nothing)."""
+    outs = vars_of(clause.binding)
     rows: list[Row] = []
     if isinstance(clause.binding, BindScalar):  # the common case, without building relations
-        var = clause.binding.target.sym  # type: ignore[union-attr]
-        check = rel.index.get(var)
+        check = rel.index.get(outs[0])
         for row in rel.rows:
             value = call(row)
             if value is None:
                 continue
             value = freeze(value)
             if check is None:
-                rows.append(row + (value,))
+                rows.append((*row, value))
             elif row[check] == value:
                 rows.append(row)
-    else:
-        checks = [(k, rel.index[v]) for k, v in enumerate(outs) if v in rel.index]
-        take_new = tuple_fn([k for k, v in enumerate(outs) if v not in rel.index]) if new else None
-        for row in rel.rows:
-            value = call(row)
-            if value is None:
-                continue
-            for out in bind(clause.binding, value).rows:
-                if all(out[k] == row[j] for k, j in checks):
-                    rows.append(row + take_new(out) if take_new else row)
-    ctx.rels.add(Rel(rel.vars + new, rows))
+        return rows
+    checks = [(k, rel.index[v]) for k, v in enumerate(outs) if v in rel.index]
+    fresh = [k for k, v in enumerate(outs) if v not in rel.index]
+    take_new = tuple_fn(fresh) if fresh else (lambda out: ())
+    for row in rel.rows:
+        value = call(row)
+        if value is None:
+            continue
+        for out in bind(clause.binding, value).rows:
+            if all(out[k] == row[j] for k, j in checks):
+                rows.append(row + take_new(out))
+    return rows
 
 
 def _seeded(ctx: Context, vars: tuple[Symbol, ...]) -> tuple[Rel, Rel]:
@@ -189,7 +241,7 @@ def _not(step: Step, ctx: Context) -> None:
     run(step.sub[0], sub)
     excluded = sub.rels.collect(seed.vars)
     key = tuple_fn(rel.idxs(seed.vars))
-    ctx.rels.add(Rel(rel.vars, [row for row in rel.rows if key(row) not in excluded]))
+    ctx.rels.put(Rel(rel.vars, [row for row in rel.rows if key(row) not in excluded]))
 
 
 def _or(step: Step, ctx: Context) -> None:
@@ -200,7 +252,7 @@ def _or(step: Step, ctx: Context) -> None:
         sub = ctx.child(clause.source, Rels([seed]))
         run(branch, sub)
         found |= sub.rels.collect(clause.vars)
-    ctx.rels.add(rel)
+    ctx.rels.put(rel)
     ctx.rels.add(Rel(clause.vars, list(found)))
 
 
@@ -216,7 +268,7 @@ def _seed(step: Step, ctx: Context) -> None:
         # inputs every round would make deep recursion quadratic.
         rel = ctx.rels.take(vars)
         key = tuple_fn(rel.idxs(vars))
-        ctx.rels.add(Rel(rel.vars, [row for row in rel.rows if key(row) in inputs]))
+        ctx.rels.put(Rel(rel.vars, [row for row in rel.rows if key(row) in inputs]))
     else:
         ctx.rels.add(Rel(vars, list(inputs)))
 

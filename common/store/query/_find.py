@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ...edn import Symbol
@@ -26,7 +26,6 @@ from ._ast import (
     Pull,
     Query,
     Src,
-    Var,
     fail,
 )
 from ._builtins import call_builtin
@@ -87,7 +86,7 @@ def _aggregate(elements: tuple[Element, ...], rows: Iterable[Row], ctx: Context)
     groups: dict[Row, list[Row]] = {}
     for row in rows:
         groups.setdefault(tuple(row[i] for i in keys), []).append(row)
-    calls = {}
+    calls: dict[int, tuple[Symbol | None, Callable[..., Any], list[Any]]] = {}
     for i, e in enumerate(elements):
         if isinstance(e, Aggregate):
             args = [_argument(ctx, a) for a in e.args[:-1]]
@@ -97,12 +96,13 @@ def _aggregate(elements: tuple[Element, ...], rows: Iterable[Row], ctx: Context)
                 calls[i] = (None, scalar_value(ctx, e.fn.sym), args)
     out = set()
     for members in groups.values():
-        row = list(members[0])
+        cells = list(members[0])
         for i, (name, fn, args) in calls.items():
             values = [*args, [m[i] for m in members]]
             # A built-in failing on the data is the query's fault; a caller's function's, its own.
-            row[i] = freeze(call_builtin(name, fn, values, elements[i]) if name else fn(*values))
-        out.add(tuple(row))
+            form = elements[i].form  # type: ignore[union-attr]
+            cells[i] = freeze(call_builtin(name, fn, values, form) if name else fn(*values))
+        out.add(tuple(cells))
     return out
 
 
@@ -112,7 +112,7 @@ def _pull(elements: tuple[Element, ...], rows: Iterable[Row], ctx: Context) -> l
     specs = {
         i: (
             ctx.source_value(e.source.sym),
-            _argument(ctx, e.pattern) if isinstance(e.pattern, Var) else e.pattern.value,
+            _argument(ctx, e.pattern),
         )
         for i, e in enumerate(elements)
         if isinstance(e, Pull)

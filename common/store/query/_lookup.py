@@ -192,13 +192,24 @@ def _datoms(db: Any, known: dict[int, Any], same: list[tuple[int, int]]) -> Iter
     """Datoms matching every known position and the repeated-variable constraints."""
     index, components = _access(db, known)
     covered = _COVERED[index][: len(components)]
-    checks = [
-        (pos, value, type(value) is bool) for pos, value in known.items() if pos not in covered
-    ]
+    checks = _checks(known, covered)
     found = db.datoms(index, *components)
     if not checks and not same:
         return found
+    if len(checks) == 1 and not same and not _bool_like(checks[0][1]):
+        pos, value, _ = checks[0]  # the common filtered scan, kept tight: no call per datom
+        return (d for d in found if d[pos] == value)
     return (d for d in found if _matches(d, checks, same))
+
+
+def _bool_like(value: Any) -> bool:
+    """Whether == could confuse this value with a boolean (True == 1 in Python)."""
+    return type(value) is bool or (isinstance(value, (int, float)) and value in (0, 1))
+
+
+def _checks(known: dict[int, Any], skip: Iterable[int] = ()) -> list[tuple[int, Any, bool]]:
+    """(position, value, whether the value is a boolean) for the positions to compare."""
+    return [(pos, value, type(value) is bool) for pos, value in known.items() if pos not in skip]
 
 
 def _matches(t: Any, checks: list[tuple[int, Any, bool]], same: list[tuple[int, int]]) -> bool:
@@ -305,9 +316,9 @@ def _match_collection(rels: Rels, shape: Shape, coll: Any) -> None:
             shape.pattern.form,
         )
     width = len(shape.pattern.terms)
-    checks = [(pos, value, type(value) is bool) for pos, value in shape.consts.items()]
+    checks = _checks(shape.consts)
     out = shape.out
-    hits = [
+    hits: list[Any] = [
         t
         for t in coll
         if isinstance(t, (list, tuple)) and len(t) >= width and _matches(t, checks, shape.same)

@@ -9,7 +9,7 @@ and `Vector`) is a sequence here: `(not ...)` and `[not ...]` read alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from ...edn import Symbol
 from ._ast import (
@@ -40,8 +40,6 @@ from ._ast import (
     vars_of,
 )
 from ._values import freeze
-
-T = TypeVar("T")
 
 _BLANK = Symbol("_")
 _ELLIPSIS = Symbol("...")
@@ -78,7 +76,7 @@ def parse_const(form: Any) -> Const | None:
     return None if _sym_starting(form, "?") else Const(freeze(form))
 
 
-def parse_seq(parse: Callable[[Any], T | None], form: Any) -> tuple[T, ...] | None:
+def parse_seq(parse: Callable[[Any], Any], form: Any) -> tuple[Any, ...] | None:
     """Every item parsed by `parse`, or None if `form` is no sequence or an item fails."""
     if not is_seq(form):
         return None

@@ -218,7 +218,10 @@ def _or_problem(clause: Or, bound: frozenset[Symbol]) -> str | None:
     if not clause.join:
         free = [frozenset(vars_of(b)) - bound for b in clause.branches]
         if any(f != free[0] for f in free):
-            return f"All clauses in 'or' must use same set of free vars, had {show(free)} in {show(clause.form)}"
+            return (
+                "All clauses in 'or' must use same set of free vars,"
+                f" had {show(free)} in {show(clause.form)}"
+            )
         return None
     for branch in clause.branches:
         lacking = set(clause.free) - bound - set(vars_of(branch))

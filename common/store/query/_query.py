@@ -9,9 +9,7 @@ from ...edn import Keyword, Symbol
 from ._ast import (
     Aggregate,
     And,
-    BindColl,
     BindScalar,
-    BindTuple,
     Element,
     Find,
     FindColl,
@@ -34,6 +32,7 @@ from ._ast import (
     fail,
     vars_of,
 )
+from ._bindings import occurrences
 from ._parser import (
     is_plain_symbol,
     is_seq,
@@ -74,8 +73,8 @@ def parse_query(form: Any) -> Query:
 
 def _sections(form: Any) -> dict[str, Any]:
     """`{:find [...] :where [...]}` or `[:find ... :where ...]` -> {"find": [...], ...}."""
+    out: dict[str, list[Any]] = {}
     if isinstance(form, Mapping):
-        out = {}
         for key, value in form.items():
             name = _section_name(key)
             if not is_seq(value):
@@ -84,7 +83,6 @@ def _sections(form: Any) -> dict[str, Any]:
         return out
     if not is_seq(form):
         raise fail("Query should be a vector or a map, got {}", form)
-    out: dict[str, list[Any]] = {}
     current: str | None = None
     for item in form:
         if isinstance(item, Keyword):
@@ -154,10 +152,10 @@ def _parse_element(form: Any) -> Element | None:
                 "Cannot parse custom aggregate call, expect ['aggregate' variable fn-arg+], got {}",
                 form,
             )
-        return _checked_aggregate(Aggregate(fn, args), form)
+        return _checked_aggregate(Aggregate(fn, args, form=form), form)
     if is_plain_symbol(head):
         args = parse_seq(parse_arg, form[1:])
-        return _checked_aggregate(Aggregate(FnName(head), args), form) if args else None
+        return _checked_aggregate(Aggregate(FnName(head), args, form=form), form) if args else None
     return None
 
 
@@ -173,7 +171,10 @@ def _checked_aggregate(agg: Aggregate, form: Any) -> Aggregate:
 
 
 def _parse_pull(form: Any) -> Pull:
-    bad = "Cannot parse pull expression, expect ['pull' src-var? variable (constant | variable | plain-symbol)], got {}"
+    bad = (
+        "Cannot parse pull expression,"
+        " expect ['pull' src-var? variable (constant | variable | plain-symbol)], got {}"
+    )
     if not 3 <= len(form) <= 4:
         raise fail(bad, form)
     src_form, var_form, pattern_form = form[1:] if len(form) == 4 else (_DEFAULT_SRC, *form[1:])
@@ -254,20 +255,9 @@ def _has_rule_calls(node: Any) -> bool:
     return False
 
 
-def _binding_vars(binding: Any) -> list[Symbol]:
-    """Every variable a binding names, repeats included."""
-    if isinstance(binding, BindScalar):
-        return [binding.target.sym] if isinstance(binding.target, Var) else []
-    if isinstance(binding, BindTuple):
-        return [v for item in binding.items for v in _binding_vars(item)]
-    if isinstance(binding, BindColl):
-        return _binding_vars(binding.item)
-    return []
-
-
 def _validate(q: Query) -> None:
     find_vars = vars_of(q.find)
-    in_vars = [v for b in q.inputs for v in _binding_vars(b)]
+    in_vars = [v for b in q.inputs for v in occurrences(b)]
     known = set(vars_of(q.where)) | set(in_vars)
     unknown = [v for v in find_vars + q.with_ if v not in known]
     if unknown:

@@ -15,7 +15,9 @@ The solver iterates to a fixpoint.  Each round evaluates every branch
 Calls nested inside `or` in a body fall back to re-running the body on all
 inputs (naive, still correct).  Calls inside `not` are solved completely
 in a separate solver; a rule that depends on itself through `not` has no
-well-defined answer and is rejected.
+well-defined answer and is rejected.  Right-linear rules called with inputs
+(the usual ancestor shape) skip all this for a reachability walk that is
+linear instead of quadratic in what is reachable (_linear.py).
 """
 
 from __future__ import annotations
@@ -54,20 +56,23 @@ class Rules:
     def __init__(self, branches: Mapping[Symbol, tuple[RuleBranch, ...]]) -> None:
         self.branches = dict(branches)
         self.reach = _check_stratified(self.branches)
-        self._plans: dict[Any, tuple[_BranchPlan, ...]] = {}
-        self._linear: dict[Any, LinearPlan | None] = {}
+        # Values keep the schemas alive so the ids in the keys stay theirs.
+        self._plans: dict[Any, tuple[Any, tuple[_BranchPlan, ...]]] = {}
+        self._linear: dict[Any, tuple[Any, LinearPlan | None]] = {}
 
     def linear(
         self, key: TableKey, schemas: Mapping[Symbol, Schema], env_key: Any
     ) -> LinearPlan | None:
         """The right-linear plan of a rule under an adornment, if it has that shape (_linear.py)."""
         cache_key = (key, env_key)
-        if cache_key not in self._linear:
+        found = self._linear.get(cache_key)
+        if found is None:
             if len(self._linear) > 256:
                 self._linear.clear()
             env = Env(key[0], schemas, self.branches)
-            self._linear[cache_key] = linear_plan(self.branches[key[1]], key[2], env, self.reach)
-        return self._linear[cache_key]
+            lp = linear_plan(self.branches[key[1]], key[2], env, self.reach)
+            found = self._linear[cache_key] = (schemas, lp)
+        return found[1]
 
     def plans(
         self, key: TableKey, schemas: Mapping[Symbol, Schema], env_key: Any
@@ -76,11 +81,11 @@ class Rules:
         found = self._plans.get(cache_key)
         if found is None:
             env = Env(key[0], schemas, self.branches)
-            found = tuple(_plan_branch(b, key[2], env) for b in self.branches[key[1]])
+            plans = tuple(_plan_branch(b, key[2], env) for b in self.branches[key[1]])
             if len(self._plans) > 256:
                 self._plans.clear()
-            self._plans[cache_key] = found
-        return found
+            found = self._plans[cache_key] = (schemas, plans)
+        return found[1]
 
 
 _RULES_CACHE: LRU[Rules] = LRU(128)
@@ -252,7 +257,9 @@ class Solver:
             rels, body = Rels(), bp.variants[variant][1]
         ctx = Context(self.sources, key[0], rels, self, in_rule=True, seed=(bp.seed_vars, inputs))
         run(body, ctx)
-        self.tables[key].add(ctx.rels.collect(bp.params))
+        table = self.tables[key]
+        assert isinstance(table, _Table)  # linear tables never reach the fixpoint
+        table.add(ctx.rels.collect(bp.params))
 
 
 def _input_fn(clause: RuleCall, rel: Rel, positions: list[int]) -> Callable[[Row], Row]:
@@ -315,7 +322,7 @@ def _calls(clauses: Iterable[Clause], negated: bool) -> Iterable[tuple[Symbol, b
 def _check_stratified(
     branches: Mapping[Symbol, tuple[RuleBranch, ...]],
 ) -> dict[Symbol, set[Symbol]]:
-    """Reject recursion through `not`; return each rule's reach (itself and every rule it may call)."""
+    """Reject recursion through `not`; return each rule's reach (itself and all it may call)."""
     edges = {
         name: set(_calls((c for b in bs for c in b.clauses), False))
         for name, bs in branches.items()
