@@ -1,0 +1,5 @@
+"""`python -m jobstreamer.common.cli`: how `jobstreamer up` starts its children."""
+
+from .main import main
+
+main()

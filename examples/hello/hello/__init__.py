@@ -1,0 +1,1 @@
+"""The demo application `jobstreamer up` uploads: one task, `hello.tasks:greet`."""
