@@ -34,6 +34,10 @@ class Unauthorized(JobstreamerError):
     status = 401
 
 
+class Forbidden(JobstreamerError):
+    status = 403
+
+
 class NotFound(JobstreamerError):
     status = 404
 

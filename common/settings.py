@@ -168,8 +168,8 @@ BUS_SETTINGS: tuple[Setting, ...] = (
             directory, metavar="DIR"),
     Setting("store", None, "Store: a SQLite file, :memory: or a postgresql:// URL "
             "[default: bus.db in --data].", text, metavar="URL"),
-    Setting("apps_dir", None, "Directory for uploaded applications [default: apps in --data].",
-            directory, metavar="DIR"),
+    Setting("apps_dir", None, "Directory of applications (one source tree each) to register "
+            "at start and again whenever they change.", directory, metavar="DIR"),
     Setting("interface", None, "Address of the network interface to discover agents on "
             "[default: all].", ip_address, metavar="ADDR"),
     Setting("tls_cert", None, "TLS certificate (PEM) to serve HTTPS and WSS; needs --tls-key.",

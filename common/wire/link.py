@@ -21,6 +21,9 @@ from typing import Any, Literal
 
 from ._message import Codec, Message, edn_field, integer, integers, kind_field, mapping, string, vector
 
+# The upgrade of a link answering `POST /join-bus` carries the token from it.
+TOKEN_HEADER = "X-Jobstreamer-Join-Token"
+
 
 @dataclass(frozen=True)
 class Ready(Message):
