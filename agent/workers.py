@@ -121,14 +121,25 @@ class _Worker:
                 start_new_session=True,
                 env=dict(env),
             )
+        except BaseException:  # cancelled too: the pool closed while this worker started
+            ours.close()
+            raise
         finally:
             theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:  # cancelled, as above
+            _signal_group(process.pid, signal.SIGKILL)
+            await process.wait()
+            raise
         worker = cls(process, reader, writer)
         try:
             ready = await asyncio.wait_for(worker.receive(), timeout)
         except TimeoutError:
             ready = None
+        except BaseException:  # cancelled, as above
+            await worker.close(timeout=0)
+            raise
         if not isinstance(ready, Ready):
             await worker.close(timeout=0)
             raise WorkerStartError(f"worker process {process.pid} did not start (exit status {process.returncode})")
