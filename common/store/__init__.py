@@ -10,7 +10,8 @@ See docs/store.md and API.md ("The store's Python API").
 
 from ._conn import Conn, connect
 from ._datom import TX0, Datom
-from ._index import Db, build_db
+from ._build import build_db
+from ._index import Db
 from ._schema import Schema
 from ._transact import TxReport
 from ._view import DbView

@@ -29,7 +29,7 @@ from uuid import UUID
 
 from ..edn import Char, FrozenMap, Keyword, List, Symbol, TaggedLiteral, Vector
 from ._datom import Datom
-from ._index import gc_paused
+from ._build import gc_paused
 
 
 class CorruptData(ValueError):

@@ -4,18 +4,24 @@ One writer at a time (a lock); readers take `db()` snapshots without locking.
 A transaction is resolved against the current value, made durable with
 `storage.append`, and only then published and reported to listeners, so a
 failure anywhere leaves the connection exactly as it was.
+
+Checkpoints are written from an immutable snapshot, so an automatic one runs
+on a background thread while transactions go on (docs/store.md, "Checkpoints").
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import logging
 import threading
 from typing import Any, Callable, Iterable, Mapping
 
-from ._index import Db, build_db
+from ._build import build_db, gc_paused
+from ._index import Db
 from ._memory import MemoryStorage
+from ._migrate import rebuild
 from ._schema import Schema
 from ._storage import Checkpoint, LogStorage, TxRecord
 from ._transact import TxReport, transact
@@ -29,6 +35,11 @@ Listener = Callable[[TxReport], Any]
 # The threshold also grows with the database (see `_maybe_checkpoint`), so
 # the cost of checkpoints stays proportional to what is transacted.
 DEFAULT_CHECKPOINT_EVERY = 100_000
+
+# From this many datoms, opening moves what it built out of the cyclic GC's
+# reach (gc.freeze): otherwise the collector's next passes rescan every
+# datom, 0.65-1.1 s per pass for 1M (docs/store.md, "Performance").
+FREEZE_AT = 100_000
 
 
 def _records_upto(storage: LogStorage, t: int) -> Iterable[TxRecord]:
@@ -49,20 +60,34 @@ class Conn:
         self._lock = threading.RLock()  # re-entrant: a listener may transact
         self._listeners: dict[Any, Listener] = {}
         self._checkpoint_every = checkpoint_every
+        self._checkpointer: threading.Thread | None = None
+        # Held while a checkpoint is written, by the background thread or by
+        # `checkpoint()`: two writers of one checkpoint would collide.
+        self._checkpoint_lock = threading.Lock()
         self._closed = False
-        self._db, self._since_checkpoint = self._open(self._settle_schema(schema))
+        self._db, self._since_checkpoint = self._open(schema)
 
-    def _settle_schema(self, schema: Schema | None) -> Schema:
-        """The schema to use: the one given (stored if new or changed), else the stored one."""
-        stored = self._storage.load_schema()
-        if schema is None:
-            schema = Schema(stored) if stored is not None else Schema()
-        if stored is None or Schema(stored) != schema:
-            self._storage.save_schema(schema.data())
-        return schema
+    def _open(self, schema: Schema | None) -> tuple[Db, int]:
+        """The current value under `schema` (None: the stored one), which is checked and saved.
 
-    def _open(self, schema: Schema) -> tuple[Db, int]:
-        """Rebuild the current value: the latest checkpoint plus the log after it."""
+        The log holds datoms resolved under the stored schema, so they are
+        replayed under it; a different schema then gets the data rebuilt and
+        checked against it, and is saved only if the data fits it.
+        """
+        data = self._storage.load_schema()
+        stored = Schema(data) if data is not None else Schema()
+        with gc_paused():  # until frozen, or the first collection rescans all that was built
+            db, logged = self._replay(stored)
+            if schema is not None and schema != stored:
+                db = rebuild(db, schema)
+            if db.datom_count >= FREEZE_AT:
+                gc.freeze()
+        if data is None or (schema is not None and schema != stored):
+            self._storage.save_schema(db.schema.data())
+        return db, logged
+
+    def _replay(self, schema: Schema) -> tuple[Db, int]:
+        """The latest checkpoint plus the log after it, and how many datoms that log tail holds."""
         history = functools.partial(_records_upto, self._storage)
         checkpoint = self._storage.latest_checkpoint()
         if checkpoint is None:
@@ -117,26 +142,49 @@ class Conn:
         return report
 
     def _maybe_checkpoint(self) -> None:
+        """Start a background checkpoint when one is due (under the lock)."""
         if self._checkpoint_every is None:
             return
         # Waiting for as many logged datoms as the database holds keeps the
         # checkpoint cost amortised O(1) per transacted datom.
-        if self._since_checkpoint >= max(self._checkpoint_every, self._db.datom_count):
-            try:
-                self.checkpoint()
-            except StorageError:
-                # The transaction is committed; a missing checkpoint only slows the next open.
-                log.exception("automatic checkpoint failed")
+        if self._since_checkpoint < max(self._checkpoint_every, self._db.datom_count):
+            return
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return  # one at a time: a later transaction starts the next one
+        db = self._db  # immutable, so the thread may read it while transactions go on
+        self._since_checkpoint = 0
+        # A daemon: a process that never closes its conn exits anyway, and a
+        # checkpoint cut short is invisible (docs/store.md, "Checkpoints").
+        self._checkpointer = threading.Thread(
+            target=self._background_checkpoint, args=(db,), name="store-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _background_checkpoint(self, db: Db) -> None:
+        try:
+            self._write_checkpoint(db)
+        except Exception:
+            # The transactions are committed; a missing checkpoint only slows the next open.
+            log.exception("automatic checkpoint at tx %s failed", db.basis_t)
+
+    def _write_checkpoint(self, db: Db) -> None:
+        with self._checkpoint_lock:
+            # Copying 1M datoms takes ~0.2 s: done here, off the writer's lock.
+            datoms = tuple(db.all_datoms())
+            checkpoint = Checkpoint(tx=db.basis_t, max_eid=db.max_eid, datoms=datoms)
+            self._storage.write_checkpoint(checkpoint)
 
     def checkpoint(self) -> None:
-        """Write a checkpoint of the current value now, so a reopen skips the log before it."""
+        """Write a checkpoint of the current value; returns once it is stored.
+
+        Transactions go on meanwhile (from other threads): only taking the
+        snapshot holds the writer's lock.  Raises what the storage raises.
+        """
         with self._lock:
             self._check_open()
             db = self._db
-            self._storage.write_checkpoint(
-                Checkpoint(tx=db.basis_t, max_eid=db.max_eid, datoms=tuple(db.all_datoms()))
-            )
             self._since_checkpoint = 0
+        self._write_checkpoint(db)
 
     # -- listeners --
 
@@ -162,10 +210,15 @@ class Conn:
     # -- lifecycle --
 
     def close(self) -> None:
+        """Close the store, once any checkpoint being written is done."""
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._listeners.clear()
+            if self._closed:
+                return
+            self._closed = True
+            self._listeners.clear()
+            if self._checkpointer is not None:
+                self._checkpointer.join()  # it never takes self._lock
+            with self._checkpoint_lock:  # a `checkpoint()` running on another thread
                 self._storage.close()
 
     @property

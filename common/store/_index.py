@@ -1,26 +1,30 @@
-"""The current database value and its four indexes, on pyrsistent maps.
+"""The current database value and its four indexes.
 
-Shapes (a leaf is a `Datom` for cardinality one, a `PMap v -> Datom` for
-cardinality many; EAVT and AEVT share leaf objects; an `IntMap` is a PMap of
+Shapes (a leaf is a `Datom` for cardinality one, a `Node` v -> Datom for
+cardinality many; EAVT and AEVT share leaf objects; an `IntMap` is a table of
 small chunks keyed by entity id, see _intmap.py):
 
-    eavt  IntMap e -> dict a -> leaf          (the dict is never mutated once published)
+    eavt  IntMap e -> Node a -> leaf
     aevt  PMap a -> IntMap e -> leaf
     avet  PMap a -> PMap v -> Datom           (:db/unique attributes)
                or PMap v -> IntMap e -> Datom (:db/index, not unique)
-    vaet  IntMap v -> dict a -> IntMap e -> Datom   (ref attributes)
+    vaet  IntMap v -> dict a -> referrers (ref attributes)
+
+where referrers is the one `Datom` referring to v through a (the usual case:
+a component, a user's org seen from a small org), or an IntMap e -> Datom.
 
 Hashed maps keep point lookups at a few hundred nanoseconds per level; the
-price is that `datoms()` sorts on demand to honour index order.  A
-transaction edits copies through `IndexEditor` (evolvers, copy-on-write dicts)
-and publishes a new `Db`; every older `Db` stays valid and unchanged.
+price is that index order has to be computed.  Every dict is immutable once
+published, so a `Node` computes its order once and keeps it: scanning an
+attribute again, or pulling an entity again, reads cached tuples.  A
+transaction edits copies (`_editor.IndexEditor`) and publishes a new `Db`;
+every older `Db` stays valid and unchanged.  `_build.build_db` makes one in
+bulk (opening a store, `as_of`).
 """
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
-from itertools import groupby
+from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -29,7 +33,7 @@ from pyrsistent import PMap, pmap
 from ..edn import Keyword
 from ._datom import TX0, Datom
 from ._db import DbMethods
-from ._intmap import EMPTY_INTMAP, IntMap
+from ._intmap import EMPTY_INTMAP, IntMap, Node
 from ._schema import Attr, Schema, as_keyword
 from ._storage import TxRecord
 from ._values import SCALARS, freeze, same_value, show, sort_values
@@ -39,14 +43,12 @@ if TYPE_CHECKING:
     from ._transact import TxReport
 
 EMPTY: PMap = pmap()
-_Evolver = type(EMPTY.evolver())
 DB_IDENT = Keyword("db/ident")
 # DataScript's `emax`: ids above it are rejected rather than silently accepted.
 EMAX = 0x7FFFFFFF
 
 HistorySource = Callable[[int], Iterable[TxRecord]]
 _by_name = attrgetter("full")
-_a_of = attrgetter("a")
 _key_of = itemgetter(0)
 _v_of = attrgetter("v")
 
@@ -134,20 +136,19 @@ def attribute(a: Any, error: type[StoreError]) -> Keyword:
 
 
 def leaf_datoms(leaf: Any) -> Iterable[Datom]:
-    """The datoms of one leaf, unordered (an evolver is read through a snapshot)."""
-    if type(leaf) is Datom:
-        return (leaf,)
-    if type(leaf) is _Evolver:
-        leaf = leaf.persistent()
-    return leaf.values()
+    """The datoms of one leaf, unordered."""
+    return (leaf,) if type(leaf) is Datom else leaf.values()
 
 
-def _leaf_sorted(leaf: Any) -> Iterable[Datom]:
-    if type(leaf) is Datom:
-        return (leaf,)
+def leaf_ordered(leaf: Any) -> tuple[Datom, ...]:
+    """The datoms of one leaf in value order."""
+    return (leaf,) if type(leaf) is Datom else leaf.ordered(_by_value)
+
+
+def _by_value(leaf: Node) -> tuple[Datom, ...]:
     if len(leaf) == 1:
-        return leaf.values()
-    return sort_values(leaf.values(), _v_of)
+        return tuple(leaf.values())
+    return tuple(sort_values(leaf.values(), _v_of))
 
 
 def leaf_find(leaf: Any, v: Any) -> Datom | None:
@@ -163,9 +164,20 @@ def leaf_find(leaf: Any, v: Any) -> Datom | None:
     return d if same_value(d.v, v) else None
 
 
-def _entity_sorted(attrs: dict[Keyword, Any]) -> Iterator[Datom]:
+def entity_ordered(attrs: Node) -> tuple[Datom, ...]:
+    """An entity's datoms in EAVT order (by attribute name, then value)."""
+    return attrs.ordered(_by_attribute)
+
+
+def _by_attribute(attrs: Node) -> tuple[Datom, ...]:
+    out: list[Datom] = []
     for a in sorted(attrs, key=_by_name):
-        yield from _leaf_sorted(attrs[a])
+        leaf = attrs[a]
+        if type(leaf) is Datom:
+            out.append(leaf)
+        else:
+            out.extend(leaf_ordered(leaf))
+    return tuple(out)
 
 
 def _avet_sorted(by_v: PMap) -> Iterator[Datom]:
@@ -174,6 +186,21 @@ def _avet_sorted(by_v: PMap) -> Iterator[Datom]:
             yield x
         else:
             yield from x.sorted_values()
+
+
+def referrers_of(x: Datom | IntMap) -> Iterable[Datom]:
+    """The datoms of a VAET referrers entry, in entity order."""
+    return (x,) if isinstance(x, Datom) else x.sorted_values()
+
+
+def as_referrers(by_e: IntMap) -> Datom | IntMap:
+    """The VAET entry for these datoms: the datom itself when it is the only one."""
+    return next(by_e.values()) if len(by_e) == 1 else by_e
+
+
+def _referrers(by_a: dict[Keyword, Datom | IntMap]) -> Iterator[Datom]:
+    """The VAET datoms of one value: by attribute name, then entity."""
+    return chain.from_iterable(referrers_of(by_a[a]) for a in sorted(by_a, key=_by_name))
 
 
 def _with_tx(datoms: Iterable[Datom], tx: Any) -> Iterator[Datom]:
@@ -270,16 +297,18 @@ class Db(DbMethods):
         raise QueryError(f"Unknown index {index!r}, expected eavt, aevt, avet or vaet", field="index")
 
     def all_datoms(self) -> Iterator[Datom]:
-        """Every current datom, unsorted but grouped by attribute: the fast way to copy a value.
+        """Every current datom, attribute by attribute, each in entity order.
 
-        The grouping is what lets `build_db` (opening from a checkpoint) group at C speed.
+        The fast way to copy a value (a checkpoint): it reads the cached orders.
         """
-        for by_e in self._aevt.values():
-            for leaf in by_e.values():
-                if type(leaf) is Datom:
-                    yield leaf
-                else:
-                    yield from leaf.values()
+        return chain.from_iterable(map(self._attribute_datoms, self._aevt.keys()))
+
+    def _attribute_datoms(self, a: Keyword, by_e: IntMap | None = None) -> Iterator[Datom]:
+        """AEVT datoms of `a`: its leaves in entity order, read from the chunks' caches."""
+        leaves = (self._aevt[a] if by_e is None else by_e).sorted_values()
+        if self.schema.attr(a).many:
+            return chain.from_iterable(map(leaf_ordered, leaves))
+        return leaves
 
     def _value(self, attr: Attr, v: Any) -> Any:
         """A value component as stored: lookup refs resolved for refs, hashable otherwise."""
@@ -289,41 +318,37 @@ class Db(DbMethods):
 
     def _eavt_datoms(self, c: tuple[Any, ...]) -> Iterator[Datom]:
         if not c:
-            return (d for attrs in self._eavt.sorted_values() for d in _entity_sorted(attrs))
+            return chain.from_iterable(map(entity_ordered, self._eavt.sorted_values()))
         e = self.entid(c[0])
         attrs = self._eavt.get(e) if e is not None else None
         if attrs is None:
             return iter(())
         if len(c) == 1:
-            return _entity_sorted(attrs)
+            return iter(entity_ordered(attrs))
         attr = self.schema.attr(attribute(c[1], QueryError))
         leaf = attrs.get(attr.ident)
         if leaf is None:
             return iter(())
         if len(c) == 2:
-            return iter(_leaf_sorted(leaf))
+            return iter(leaf_ordered(leaf))
         return self._leaf_tail(leaf, attr, c[2:])
 
     def _aevt_datoms(self, c: tuple[Any, ...]) -> Iterator[Datom]:
         if not c:
-            return (
-                d
-                for a in sorted(self._aevt.keys(), key=_by_name)
-                for leaf in self._aevt[a].sorted_values()
-                for d in _leaf_sorted(leaf)
-            )
+            by_name = sorted(self._aevt.keys(), key=_by_name)
+            return chain.from_iterable(map(self._attribute_datoms, by_name))
         attr = self.schema.attr(attribute(c[0], QueryError))
-        by_e = self._aevt.get(attr.ident)
+        by_e = pget(self._aevt, attr.ident)
         if by_e is None:
             return iter(())
         if len(c) == 1:
-            return (d for leaf in by_e.sorted_values() for d in _leaf_sorted(leaf))
+            return self._attribute_datoms(attr.ident, by_e)
         e = self.entid(c[1])
         leaf = by_e.get(e) if e is not None else None
         if leaf is None:
             return iter(())
         if len(c) == 2:
-            return iter(_leaf_sorted(leaf))
+            return iter(leaf_ordered(leaf))
         return self._leaf_tail(leaf, attr, c[2:])
 
     def _leaf_tail(self, leaf: Any, attr: Attr, c: tuple[Any, ...]) -> Iterator[Datom]:
@@ -372,26 +397,21 @@ class Db(DbMethods):
 
     def _vaet_datoms(self, c: tuple[Any, ...]) -> Iterator[Datom]:
         if not c:
-            return (
-                d
-                for by_a in self._vaet.sorted_values()
-                for a in sorted(by_a, key=_by_name)
-                for d in by_a[a].sorted_values()
-            )
+            return chain.from_iterable(map(_referrers, self._vaet.sorted_values()))
         v = self.entid(c[0])
         by_a = self._vaet.get(v) if v is not None else None
         if by_a is None:
             return iter(())
         if len(c) == 1:
-            return (d for a in sorted(by_a, key=_by_name) for d in by_a[a].sorted_values())
-        by_e = by_a.get(attribute(c[1], QueryError))
-        if by_e is None:
+            return _referrers(by_a)
+        found = by_a.get(attribute(c[1], QueryError))
+        if found is None:
             return iter(())
         if len(c) == 2:
-            return by_e.sorted_values()
+            return iter(referrers_of(found))
         e = self.entid(c[2])
-        d = by_e.get(e) if e is not None else None
-        return iter((d,) if d is not None else ())
+        d = found if type(found) is Datom else found.get(e)
+        return iter((d,) if d is not None and d.e == e else ())
 
     # -- new values --
 
@@ -401,8 +421,19 @@ class Db(DbMethods):
 
         return transact(self, tx_data)
 
+    def with_schema(self, schema: Schema) -> Db:
+        """This value under a schema that indexes it alike (`_migrate.rebuild` decides)."""
+        return Db(
+            schema, self._eavt, self._aevt, self._avet, self._vaet,
+            basis_t=self.basis_t, max_eid=self.max_eid, datom_count=self.datom_count,
+            history_source=self.history_source,
+        )
+
     def with_datoms(self, datoms: Iterable[Datom], tx: int, max_eid: int) -> Db:
         """This value plus an already-resolved transaction (replaying the log)."""
+        from ._build import gc_paused
+        from ._editor import IndexEditor
+
         with gc_paused():
             editor = IndexEditor(self)
             for d in datoms:
@@ -415,339 +446,3 @@ class Db(DbMethods):
             return editor.finish(basis_t=tx, max_eid=max_eid)
 
 
-# --- editing ------------------------------------------------------------------
-
-
-def _discard(ev: Any, key: Any) -> None:
-    if key in ev:
-        del ev[key]
-
-
-class IndexEditor:
-    """The indexes of one `Db`, edited datom by datom for one transaction.
-
-    Reads see the edits made so far (DataScript resolves each op against the
-    intermediate value); `finish()` publishes a new `Db` and leaves the
-    original untouched.
-    """
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-        self._attr = db.schema.attr
-        self._count = db.datom_count
-        # e -> private copy of its attribute dict; card-many leaves in it are evolvers.
-        self._ents: dict[int, dict[Keyword, Any]] = {}
-        self._touched: dict[int, set[Keyword]] = {}
-        self._avet: dict[Keyword, Any] = {}  # a -> evolver of avet[a]
-        self._avet_sets: dict[tuple[Keyword, Any], Any] = {}  # (a, v) -> evolver, non-unique
-        self._vaet: dict[int, dict[Keyword, Any]] = {}  # v -> a -> evolver of e -> Datom
-
-    # -- reads --
-
-    def attrs(self, e: int) -> dict[Keyword, Any]:
-        """e's attributes as they stand now (do not mutate)."""
-        ent = self._ents.get(e)
-        if ent is None:
-            ent = self._db._eavt.get(e, {})
-        return ent
-
-    def find(self, e: int, a: Keyword, v: Any) -> Datom | None:
-        return leaf_find(self.attrs(e).get(a), v)
-
-    def current(self, e: int, a: Keyword) -> list[Datom]:
-        leaf = self.attrs(e).get(a)
-        return [] if leaf is None else list(leaf_datoms(leaf))
-
-    def entity_datoms(self, e: int) -> list[Datom]:
-        return [d for leaf in self.attrs(e).values() for d in leaf_datoms(leaf)]
-
-    def unique_owner(self, a: Keyword, v: Any) -> int | None:
-        by_v = self._avet.get(a)
-        if by_v is None:
-            return self._db.unique_owner(a, v)
-        try:
-            return by_v[v].e if v in by_v else None
-        except TypeError:  # an unhashable value is nobody's
-            return None
-
-    def refs_to(self, e: int) -> list[Datom]:
-        """Datoms whose ref value is `e`."""
-        by_a = dict(self._db._vaet.get(e, {}))
-        by_a.update(self._vaet.get(e, {}))
-        return [d for by_e in by_a.values() for d in leaf_datoms(by_e)]
-
-    # -- writes --
-
-    def _entity(self, e: int, a: Keyword) -> dict[Keyword, Any]:
-        ent = self._ents.get(e)
-        if ent is None:
-            ent = self._ents[e] = dict(self._db._eavt.get(e, {}))
-            self._touched[e] = {a}
-        else:
-            self._touched[e].add(a)
-        return ent
-
-    def _many(self, ent: dict[Keyword, Any], a: Keyword) -> Any:
-        leaf = ent.get(a)
-        if type(leaf) is not _Evolver:
-            leaf = ent[a] = (leaf if leaf is not None else EMPTY).evolver()
-        return leaf
-
-    def add(self, d: Datom) -> None:
-        """Assert `d`; for cardinality one it replaces the current value."""
-        v = d.v
-        if type(v) not in SCALARS:
-            v = freeze(v)
-            d = d._replace(v=v)
-        attr = self._attr(d.a)
-        ent = self._entity(d.e, d.a)
-        if attr.many:
-            leaf = self._many(ent, d.a)
-            if v in leaf:
-                self._unindex(leaf[v], attr)
-                self._count -= 1
-            leaf[v] = d
-        else:
-            old = ent.get(d.a)
-            if old is not None:
-                self._unindex(old, attr)
-                self._count -= 1
-            ent[d.a] = d
-        self._count += 1
-        self._index(d, attr)
-
-    def retract(self, d: Datom) -> None:
-        """Retract `d`, a datom currently stored (as returned by `find`)."""
-        attr = self._attr(d.a)
-        ent = self._entity(d.e, d.a)
-        if attr.many:
-            _discard(self._many(ent, d.a), d.v)
-        elif ent.get(d.a) is d:
-            del ent[d.a]
-        self._count -= 1
-        self._unindex(d, attr)
-
-    def _avet_of(self, a: Keyword) -> Any:
-        ev = self._avet.get(a)
-        if ev is None:
-            ev = self._avet[a] = pget(self._db._avet, a, EMPTY).evolver()
-        return ev
-
-    def _avet_set(self, a: Keyword, v: Any) -> Any:
-        ev = self._avet_sets.get((a, v))
-        if ev is None:
-            by_v = self._avet_of(a)
-            ev = self._avet_sets[(a, v)] = (by_v[v] if v in by_v else EMPTY_INTMAP).evolver()
-        return ev
-
-    def _vaet_set(self, v: int, a: Keyword) -> Any:
-        by_a = self._vaet.get(v)
-        if by_a is None:
-            by_a = self._vaet[v] = {}
-        ev = by_a.get(a)
-        if ev is None:
-            base = self._db._vaet.get(v)
-            ev = by_a[a] = (base.get(a, EMPTY_INTMAP) if base else EMPTY_INTMAP).evolver()
-        return ev
-
-    def _index(self, d: Datom, attr: Attr) -> None:
-        if attr.unique is not None:
-            self._avet_of(d.a)[d.v] = d
-        elif attr.index:
-            self._avet_set(d.a, d.v)[d.e] = d
-        if attr.ref:
-            self._vaet_set(d.v, d.a)[d.e] = d
-
-    def _unindex(self, d: Datom, attr: Attr) -> None:
-        if attr.unique is not None:
-            by_v = self._avet_of(d.a)
-            if d.v in by_v and by_v[d.v] is d:
-                del by_v[d.v]
-        elif attr.index:
-            self._avet_set(d.a, d.v).discard(d.e)
-        if attr.ref:
-            self._vaet_set(d.v, d.a).discard(d.e)
-
-    # -- publishing --
-
-    def finish(self, *, basis_t: int, max_eid: int) -> Db:
-        base = self._db
-        eavt = base._eavt.evolver()
-        aevt_by_a: dict[Keyword, Any] = {}
-        for e, ent in self._ents.items():
-            for a in self._touched[e]:
-                leaf = ent.get(a)
-                if type(leaf) is _Evolver:
-                    leaf = leaf.persistent()
-                    if leaf:
-                        ent[a] = leaf
-                    else:
-                        del ent[a]
-                        leaf = None
-                by_e = aevt_by_a.get(a)
-                if by_e is None:
-                    by_e = aevt_by_a[a] = pget(base._aevt, a, EMPTY_INTMAP).evolver()
-                if leaf is None:
-                    by_e.discard(e)
-                else:
-                    by_e[e] = leaf
-            if ent:
-                eavt[e] = ent
-            else:
-                eavt.discard(e)
-        return Db(
-            base.schema,
-            eavt.persistent(),
-            _publish(base._aevt, aevt_by_a),
-            self._finish_avet(),
-            self._finish_vaet(),
-            basis_t=basis_t,
-            max_eid=max_eid,
-            datom_count=self._count,
-            history_source=base.history_source,
-        )
-
-    def _finish_avet(self) -> PMap:
-        for (a, v), ev in self._avet_sets.items():
-            by_e = ev.persistent()
-            by_v = self._avet[a]
-            if by_e:
-                by_v[v] = by_e
-            else:
-                _discard(by_v, v)
-        return _publish(self._db._avet, self._avet)
-
-    def _finish_vaet(self) -> IntMap:
-        vaet = self._db._vaet.evolver()
-        for v, edits in self._vaet.items():
-            by_a = dict(vaet.get(v, {}))
-            for a, ev in edits.items():
-                by_e = ev.persistent()
-                if by_e:
-                    by_a[a] = by_e
-                else:
-                    by_a.pop(a, None)
-            if by_a:
-                vaet[v] = by_a
-            else:
-                vaet.discard(v)
-        return vaet.persistent()
-
-
-def _publish(outer: PMap, inner: dict[Keyword, Any]) -> PMap:
-    """`outer` with each evolved inner map of `inner` replacing its entry."""
-    if not inner:
-        return outer
-    ev = outer.evolver()
-    for k, inner_ev in inner.items():
-        m = inner_ev.persistent()
-        if m:
-            ev[k] = m
-        else:
-            _discard(ev, k)
-    return ev.persistent()
-
-
-# --- bulk construction ----------------------------------------------------------
-
-
-def build_db(
-    schema: Schema,
-    datoms: Iterable[Datom],
-    *,
-    basis_t: int,
-    max_eid: int,
-    history_source: HistorySource = no_history,
-) -> Db:
-    """A `Db` holding exactly `datoms` (current, added ones), built in bulk.
-
-    Datoms are grouped by attribute and collected in plain dicts that become
-    persistent maps once at the end: an order of magnitude faster than
-    inserting into PMaps one by one.
-    """
-    with gc_paused():
-        by_attr: dict[Keyword, list[Datom]] = {}
-        # Checkpoints list datoms attribute by attribute (`all_datoms`), so
-        # this mostly sees long runs, grouped at C speed.
-        for a, run in groupby(datoms, key=_a_of):
-            group = by_attr.get(a)
-            if group is None:
-                by_attr[a] = list(run)
-            else:
-                group.extend(run)
-        eavt: dict[int, dict[Keyword, Any]] = {}
-        aevt: dict[Keyword, IntMap] = {}
-        avet: dict[Keyword, PMap] = {}
-        vaet: dict[int, dict[Keyword, dict[int, Datom]]] = {}
-        count = 0
-        for a, group in by_attr.items():
-            attr = schema.attr(a)
-            if not set(map(type, map(_v_of, group))) <= SCALARS:
-                group = [d if type(d.v) in SCALARS else d._replace(v=freeze(d.v)) for d in group]
-            by_e = _leaves(attr, group)
-            for e, leaf in by_e.items():
-                try:
-                    eavt[e][a] = leaf
-                except KeyError:
-                    eavt[e] = {a: leaf}
-            aevt[a] = IntMap.from_dict(by_e)
-            current = group
-            if attr.many or len(by_e) != len(group):  # duplicates were dropped
-                current = [d for leaf in by_e.values() for d in leaf_datoms(leaf)]
-            count += len(current)
-            if attr.unique is not None:
-                avet[a] = pmap({d.v: d for d in current})
-            elif attr.index:
-                by_v: dict[Any, dict[int, Datom]] = {}
-                for d in current:
-                    by_v.setdefault(d.v, {})[d.e] = d
-                avet[a] = pmap({v: IntMap.from_dict(x) for v, x in by_v.items()})
-            if attr.ref:
-                for d in current:
-                    by_a = vaet.get(d.v)
-                    if by_a is None:
-                        by_a = vaet[d.v] = {}
-                    by_a.setdefault(a, {})[d.e] = d
-        return Db(
-            schema,
-            IntMap.from_dict(eavt),
-            pmap(aevt),
-            pmap(avet),
-            IntMap.from_dict(
-                {v: {a: IntMap.from_dict(x) for a, x in by_a.items()} for v, by_a in vaet.items()}
-            ),
-            basis_t=basis_t,
-            max_eid=max_eid,
-            datom_count=count,
-            history_source=history_source,
-        )
-
-
-def _leaves(attr: Attr, group: list[Datom]) -> dict[int, Any]:
-    """e -> leaf for the datoms of one attribute."""
-    if not attr.many:
-        return {d.e: d for d in group}
-    values: dict[int, dict[Any, Datom]] = {}
-    for d in group:
-        leaf = values.get(d.e)
-        if leaf is None:
-            values[d.e] = {d.v: d}
-        else:
-            leaf[d.v] = d
-    return {e: pmap(leaf) for e, leaf in values.items()}
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC around a bulk build of objects that are none of them garbage.
-
-    Each collection rescans every object built so far; building 1M datoms'
-    indexes took 1.2 s paused against 2-3x that with the collector on.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

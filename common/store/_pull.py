@@ -26,7 +26,7 @@ from ._pull_pattern import DB_ID, PullAttr, PullPattern, parse, wildcard_attr
 from ._view import DbView
 from .errors import QueryError
 
-__all__ = ["parse", "pull", "pull_many"]
+__all__ = ["parse", "parse_for", "pull", "pull_many"]
 
 # A sub-pull an entity's generator asks the driver for.
 _Request = tuple[PullPattern, int, PSet, dict[int, int]]
@@ -35,16 +35,17 @@ _Pull = Generator[_Request, Any, Any]
 
 def pull(db: DbView, pattern: Any, eid: Any) -> dict[Any, Any] | None:
     """Pull `pattern` (EDN text, data, or `parse`d) from one entity (id, lookup ref or ident)."""
-    return _pull_one(db, _parsed(db, pattern), eid)
+    return _pull_one(db, parse_for(db, pattern), eid)
 
 
 def pull_many(db: DbView, pattern: Any, eids: Iterable[Any]) -> list[dict[Any, Any] | None]:
     """`pull` for each of `eids`, parsing the pattern once."""
-    parsed = _parsed(db, pattern)
+    parsed = parse_for(db, pattern)
     return [_pull_one(db, parsed, eid) for eid in eids]
 
 
-def _parsed(db: DbView, pattern: Any) -> PullPattern:
+def parse_for(db: DbView, pattern: Any) -> PullPattern:
+    """`pattern` parsed against db's schema, once for many pulls; QueryError on a history view."""
     if db.is_history:
         # As in Datomic: a history value holds retracted facts next to current
         # ones, so there is no single entity to pull.

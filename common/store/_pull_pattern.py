@@ -15,12 +15,11 @@ keywords or strings ("user/name", ":user/name"); `:ns/_attr` is a reverse ref.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Hashable, Mapping
 
 from ..edn import EDNDecodeError, Keyword, Symbol, dumps, loads
+from ._cache import LRU, cached
 from ._schema import Schema, as_keyword
 from .errors import QueryError, SchemaError
 
@@ -255,62 +254,23 @@ def _resolve_xform(value: Any) -> Callable[[Any], Any]:
     return value
 
 
-def _freeze(x: Any) -> Hashable:
-    """A cache key for pattern data: equal only for patterns that parse alike.
-
-    Scalars carry their type, so `:default 0` and `:default false` differ.
-    """
-    if isinstance(x, (Keyword, Symbol, str)):
-        return x
-    if _is_seq(x):
-        return ("seq",) + tuple(_freeze(i) for i in x)
-    if isinstance(x, Mapping):
-        return ("map",) + tuple((_freeze(k), _freeze(v)) for k, v in x.items())
-    hash(x)  # TypeError for an unhashable leaf: such a pattern is not cached
-    return (type(x), x)
-
-
-class _Cache:
-    """A small thread-safe LRU of parse results, per schema object."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Hashable, tuple[Schema, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, schema: Schema, key: Hashable, make: Callable[[], Any]) -> Any:
-        key = (id(schema), key)
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None:
-                self._items.move_to_end(key)
-                return hit[1]
-        value = make()
-        with self._lock:
-            # The schema is kept alive with its entry, so id(schema) in the key
-            # cannot be reused by another schema while the entry exists.
-            self._items[key] = (schema, value)
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
-
-
-_patterns = _Cache(512)
+# Keyed by (id(schema), form) and holding the schema, so the id is not reused
+# while its entry lives.
+_patterns: LRU[tuple[Schema, PullPattern]] = LRU(512)
 # `*` meets the same few attributes on entity after entity.
-_wildcard_attrs = _Cache(4096)
+_wildcard_attrs: LRU[tuple[Schema, PullAttr]] = LRU(4096)
 
 
 def parse(schema: Schema, pattern: Any) -> PullPattern:
     """The parsed form of `pattern` (EDN text, Python data or already parsed)."""
     if isinstance(pattern, PullPattern):
         return pattern
-    if isinstance(pattern, str):
-        return _patterns.get(schema, pattern, lambda: _parse_text(schema, pattern))
-    try:
-        key = _freeze(pattern)
-    except TypeError:  # an unhashable value inside: parse it every time
-        return _Parser(schema).pattern(pattern)
-    return _patterns.get(schema, key, lambda: _Parser(schema).pattern(pattern))
+    make = _parse_text if isinstance(pattern, str) else _parse_data
+    return cached(_patterns, pattern, lambda p: (schema, make(schema, p)), scope=schema)[1]
+
+
+def _parse_data(schema: Schema, data: Any) -> PullPattern:
+    return _Parser(schema).pattern(data)
 
 
 def _parse_text(schema: Schema, text: str) -> PullPattern:
@@ -318,9 +278,10 @@ def _parse_text(schema: Schema, text: str) -> PullPattern:
         data = loads(text)
     except EDNDecodeError as e:
         raise QueryError(f"pull pattern is not valid EDN: {e}", field="pattern") from e
-    return _Parser(schema).pattern(data)
+    return _parse_data(schema, data)
 
 
 def wildcard_attr(schema: Schema, name: Keyword) -> PullAttr:
     """How `*` pulls an attribute it finds on an entity."""
-    return _wildcard_attrs.get(schema, name, lambda: _Parser(schema).default_attr(name, name))
+    key = (id(schema), name)
+    return _wildcard_attrs.get(key, lambda: (schema, _Parser(schema).default_attr(name, name)))[1]

@@ -35,6 +35,8 @@ _DB = {
         "db/noHistory",
     )
 }
+# Properties whose values are keywords, which may also be written as ":ns/name" text.
+_ENUMS = {_DB["db/unique"], _DB["db/cardinality"], _DB["db/valueType"]}
 _UNIQUE = {_DB["db.unique/identity"]: "identity", _DB["db.unique/value"]: "value"}
 _CARDINALITY = {_DB["db.cardinality/one"]: False, _DB["db.cardinality/many"]: True}
 _KNOWN_PROPS = {
@@ -74,10 +76,23 @@ def as_keyword(name: Any, *, field: Any = None) -> Keyword:
     raise SchemaError(f"expected an attribute keyword, got {name!r}", field=field)
 
 
-def _parse_attr(ident: Keyword, props: Mapping[Any, Any]) -> Attr:
+def _normalize(ident: Keyword, props: Any) -> dict[Keyword, Any]:
+    """`props` with keywords for keys and enum values, whichever way they were written.
+
+    `{":db/unique": ":db.unique/identity"}` reads as the EDN `{:db/unique :db.unique/identity}`.
+    """
     if not isinstance(props, Mapping):
         raise SchemaError(f"schema for {ident} must be a map, got {props!r}", field=str(ident))
-    props = {as_keyword(k, field=str(ident)): v for k, v in props.items()}
+    out = {}
+    for k, v in props.items():
+        k = as_keyword(k, field=str(ident))
+        if k in _ENUMS and isinstance(v, str) and v.startswith(":"):
+            v = Keyword(v[1:])
+        out[k] = v
+    return out
+
+
+def _parse_attr(ident: Keyword, props: dict[Keyword, Any]) -> Attr:
     unknown = set(props) - _KNOWN_PROPS
     if unknown:
         raise SchemaError(
@@ -116,11 +131,12 @@ class Schema:
     __slots__ = ("attrs", "_data", "_default")
 
     def __init__(self, data: Mapping[Any, Any] | None = None) -> None:
-        raw: dict[Keyword, Any] = {
+        raw: dict[Keyword, dict[Keyword, Any]] = {
             _DB["db/ident"]: {_DB["db/unique"]: _DB["db.unique/identity"]}
         }
         for ident, props in (data or {}).items():
-            raw[as_keyword(ident, field="schema")] = props
+            a = as_keyword(ident, field="schema")
+            raw[a] = _normalize(a, props)
         self._data = raw
         self.attrs: dict[Keyword, Attr] = {a: _parse_attr(a, p) for a, p in raw.items()}
         self._default: dict[Keyword, Attr] = {}
@@ -139,7 +155,8 @@ class Schema:
         return {a: dict(p) for a, p in self._data.items() if a is not _DB["db/ident"]}
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Schema) and self.attrs == other.attrs
+        """Equal when the stored data would be: `:db/doc` counts, spelling does not."""
+        return isinstance(other, Schema) and self._data == other._data
 
     def __repr__(self) -> str:
         return f"Schema({len(self.attrs)} attributes)"

@@ -32,7 +32,9 @@ class Checkpoint:
 
     tx: int
     max_eid: int
-    datoms: tuple[Datom, ...]  # current (added) datoms only
+    # Current (added) datoms only, in any order (`Db.all_datoms()` lists them
+    # attribute by attribute, each in entity order).
+    datoms: tuple[Datom, ...]
 
 
 class LogStorage(Protocol):
@@ -62,7 +64,10 @@ class LogStorage(Protocol):
         ...
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Store a checkpoint; older ones may be dropped."""
+        """Store a checkpoint; older ones may be dropped.
+
+        Called from a background thread while `append` goes on in another.
+        """
         ...
 
     def close(self) -> None: ...

@@ -21,15 +21,16 @@ the committed transactions alone.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from datetime import datetime, timezone
-from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 from weakref import WeakKeyDictionary
 
 from ..edn import Keyword
 from ._datom import TX0, Datom
 from ._db import DbMethods
-from ._index import HistorySource, attribute, build_db
+from ._build import build_db, gc_paused
+from ._cache import LRU
+from ._index import HistorySource, attribute
 from ._schema import Attr, Schema
 from ._values import SCALARS, freeze, same_value, show, value_key
 from ._view import DbView, IndexName
@@ -96,25 +97,30 @@ def _tx(db: TimedView, t: Any) -> int:
 
 def _replay(db: TimedView, tx: int) -> tuple[TimedView, bool]:
     """A `Db` holding the datoms current right after `tx`, and whether `tx` was committed."""
-    attr = db.schema.attr
+    many = {a for a, attr in db.schema.attrs.items() if attr.many}  # undeclared: card-one
     current: dict[tuple[Any, ...], Datom] = {}
     basis_t, max_eid = TX0, 0
-    for record in db.history_source(tx):
-        for d in record.datoms:
-            d = _frozen(d)
-            # Card-one keys on (e, a): an assertion replaces the old value even
-            # if a log does not spell out the implied retraction.
-            key = (d.e, d.a, d.v) if attr(d.a).many else (d.e, d.a)
-            if d.added:
-                current[key] = d
-            else:
-                old = current.get(key)
-                if old is not None and same_value(old.v, d.v):
-                    del current[key]
-        basis_t, max_eid = record.tx, record.max_eid
-    built = build_db(
-        db.schema, current.values(), basis_t=basis_t, max_eid=max_eid, history_source=db.history_source
-    )
+    with gc_paused():  # a million live tuples: each collection would rescan them all
+        for record in db.history_source(tx):
+            for d in record.datoms:
+                d = _frozen(d)
+                # Card-one keys on (e, a): an assertion replaces the old value even
+                # if a log does not spell out the implied retraction.
+                key = (d.e, d.a, d.v) if d.a in many else (d.e, d.a)
+                if d.added:
+                    current[key] = d
+                else:
+                    old = current.get(key)
+                    if old is not None and same_value(old.v, d.v):
+                        del current[key]
+            basis_t, max_eid = record.tx, record.max_eid
+        built = build_db(
+            db.schema,
+            current.values(),
+            basis_t=basis_t,
+            max_eid=max_eid,
+            history_source=db.history_source,
+        )
     return built, basis_t == tx
 
 
@@ -122,15 +128,7 @@ def _frozen(d: Datom) -> Datom:
     return d if type(d.v) in SCALARS else d._replace(v=freeze(d.v))
 
 
-class _Views:
-    """A thread-safe LRU of time views built from one history source."""
-
-    def __init__(self) -> None:
-        self.items: OrderedDict[Hashable, TimedView] = OrderedDict()
-        self.lock = threading.Lock()
-
-
-_views: WeakKeyDictionary[HistorySource, _Views] = WeakKeyDictionary()
+_views: WeakKeyDictionary[HistorySource, LRU[TimedView]] = WeakKeyDictionary()
 _views_lock = threading.Lock()
 
 
@@ -144,24 +142,18 @@ def _cached(
     kept: only when the log reached exactly the tx asked for, so a value from
     `with_tx` (ahead of the log) never leaves a view that later goes stale.
     """
+    # The view holds the schema, so id(schema) in the key is not reused.
     key = key + (id(db.schema),)
     try:
         with _views_lock:
-            views = _views.setdefault(db.history_source, _Views())
+            views = _views.setdefault(db.history_source, LRU(_CACHE_SIZE))
     except TypeError:  # a source that cannot be weakly referenced: no caching
         return build()[0]
-    with views.lock:
-        view = views.items.get(key)
-        if view is not None:
-            views.items.move_to_end(key)
-            return view
-    view, keep = build()  # outside the lock: replay is slow, a duplicate build is harmless
-    if keep:
-        with views.lock:
-            # The view holds the schema, so id(schema) in the key is not reused.
-            views.items[key] = view
-            if len(views.items) > _CACHE_SIZE:
-                views.items.popitem(last=False)
+    view = views.find(key)
+    if view is None:
+        view, keep = build()  # outside any lock: replay is slow, a duplicate build is harmless
+        if keep:
+            views.put(key, view)
     return view
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import itertools
+from unittest.mock import patch
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -14,9 +15,11 @@ from hypothesis import given, settings, strategies as st
 
 from jobstreamer.common.edn import K, Vector
 from jobstreamer.common.store import TX0, Datom, QueryError, build_db
+from jobstreamer.common.store import _intmap
 from jobstreamer.common.store._intmap import IntMap
 
 from .conftest import db_with, empty_db, schema_of
+from ._dbs import INDEXES
 from ._fake import FakeDb
 
 
@@ -152,7 +155,6 @@ SCHEMA = {
     "friend": {":db/valueType": ":db.type/ref", ":db/cardinality": ":db.cardinality/many"},
     "age": {":db/index": True},
 }
-INDEXES = ("eavt", "aevt", "avet", "vaet")
 
 ops = st.lists(
     st.one_of(
@@ -215,8 +217,9 @@ def test_build_db_keeps_ids_and_values():
     assert db.with_tx([{"n": 3}]).db_after.max_eid == 3
 
 
-@given(st.lists(st.tuples(st.integers(0, 300), st.booleans()), max_size=200))
+@given(st.lists(st.tuples(st.integers(0, 3000), st.booleans()), max_size=200))
 def test_intmap_matches_a_dict(ops):
+    """Also across the switch of its chunk table from a dict to a PMap (`_intmap.SMALL` chunks)."""
     versions = [(IntMap(), {})]
     m, model = IntMap(), {}
     ev = m.evolver()
@@ -229,13 +232,62 @@ def test_intmap_matches_a_dict(ops):
             model.pop(k, None)
         if k % 7 == 0:
             versions.append((ev.persistent(), dict(model)))
+            list(versions[-1][0].sorted_values())  # its order is cached now; later edits must not touch it
     versions.append((ev.persistent(), dict(model)))
     for m, model in versions:  # every published version stays as it was
         assert len(m) == len(model)
         assert list(m.sorted_values()) == [model[k] for k in sorted(model)]
         assert all(m.get(k) == v and k in m for k, v in model.items())
-        assert IntMap.from_dict(model).get(301) is None
+        assert IntMap.from_dict(model).get(3001) is None
         assert list(IntMap.from_dict(model).sorted_values()) == list(m.sorted_values())
+
+
+IDS = (1, 2, 63, 64, 65, 200, 2100, 9000)  # over several IntMap chunks
+SPREAD_IDS = st.sampled_from(IDS)
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from([":db/add", ":db/retract"]),
+                SPREAD_IDS,
+                st.sampled_from(["tags", "friend", "age"]),
+                st.sampled_from([1, 2, 63, 9000]),
+            ),
+            min_size=1,
+            max_size=8,
+        ),
+        max_size=6,
+    )
+)
+def test_cached_orders_never_go_stale(batches):
+    """Each value caches its index orders when read; later transactions leave them right."""
+    with patch.object(_intmap, "SMALL", 2):  # chunk tables switch to PMaps early
+        versions = [empty_db(SCHEMA)]
+        for batch in batches:
+            db = versions[-1]
+            first_reads = entity_reads(db)  # fills the caches of this value
+            versions.append(db.with_tx([list(op) for op in batch]).db_after)
+            assert entity_reads(db) == first_reads
+        for db in versions:
+            oracle = FakeDb(db.schema, [(d.e, d.a, d.v, d.tx) for d in db.datoms("aevt")])
+            fresh = build_db(db.schema, list(oracle.datoms("eavt")), basis_t=db.basis_t, max_eid=db.max_eid)
+            assert entity_reads(db) == entity_reads(fresh)
+            for v, e in itertools.product(IDS, IDS):  # VAET keeps a lone referrer as a bare datom
+                assert list(db.datoms("vaet", v, "friend", e)) == list(oracle.datoms("vaet", v, K("friend"), e))
+            for index in ("eavt", "aevt", "vaet"):
+                assert list(db.datoms(index)) == list(oracle.datoms(index))
+
+
+def entity_reads(db):
+    seen = {index: list(db.datoms(index)) for index in INDEXES}
+    for e in IDS:
+        seen[e] = list(db.datoms("eavt", e))
+        seen[e, "tags"] = list(db.datoms("eavt", e, "tags"))
+        seen["vaet", e] = list(db.datoms("vaet", e))
+    return seen
 
 
 def test_datoms_of_one_attribute_in_bulk_are_sorted_by_entity():

@@ -226,6 +226,16 @@ def test_pull_sources_and_specs() -> None:
     assert q("[:find [?e (pull ?e [:name])] :where [?e :age 25]]", db1) == (1, {name: "Ivan"})
 
 
+def test_pull_needs_a_database_source_and_a_valid_pattern(pull_db: Any) -> None:
+    with pytest.raises(QueryError, match=r"pull needs a database, but \$ is a collection"):
+        q("[:find (pull ?e [*]) :in $ :where [?e _]]", [(1, 2)])
+    # The pattern is parsed once per query, before any row is pulled.
+    with pytest.raises(QueryError, match="Expected attr-name"):
+        q(f"[:find (pull ?e [42]) :where {ADULTS}]", pull_db)
+    with pytest.raises(QueryError, match="pull needs a current or as_of database"):
+        q("[:find (pull ?e [*]) :where [?e :name \"Nobody\"]]", pull_db.history())
+
+
 def test_pull_with_aggregates() -> None:
     name = K(":name")
     db = db_with(

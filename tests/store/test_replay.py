@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from jobstreamer.common.edn import K, Vector
 from jobstreamer.common.store import StorageError, StoreError, connect
 
+from ._dbs import observed
+
 SCHEMA = """
 {:p/email {:db/unique :db.unique/identity}
  :p/code  {:db/unique :db.unique/value}
@@ -32,7 +34,6 @@ SCHEMA = """
  :p/best  {:db/valueType :db.type/ref}
  :p/part  {:db/valueType :db.type/ref :db/isComponent true :db/cardinality :db.cardinality/many}}
 """
-INDEXES = ("eavt", "aevt", "avet", "vaet")
 ADD, RETRACT, RETRACT_ENTITY = K("db/add"), K("db/retract"), K("db/retractEntity")
 
 emails = st.sampled_from([f"{n}@x" for n in "abcdef"])
@@ -77,16 +78,6 @@ def ops(existing: list[int]) -> st.SearchStrategy[list[Any]]:
     return st.lists(op, min_size=1, max_size=4)
 
 
-def everything(db: Any, ts: list[int]) -> dict[Any, Any]:
-    """What a reader can observe: every index, the history, each past value."""
-    seen: dict[Any, Any] = {index: list(db.datoms(index)) for index in INDEXES}
-    seen["history"] = list(db.history().datoms("eavt"))
-    seen["basis"] = (db.basis_t, db.max_eid)
-    for t in ts:
-        seen[t] = list(db.as_of(t).datoms("aevt"))
-    return seen
-
-
 @given(st.data())
 def test_a_store_replayed_from_its_file_is_the_same_database(data: st.DataObject) -> None:
     n_txs = data.draw(st.integers(1, 10), label="transactions")
@@ -108,6 +99,6 @@ def test_a_store_replayed_from_its_file_is_the_same_database(data: st.DataObject
                     conn.checkpoint()
             db = conn.db()
             ts = sorted({d.tx for d in db.history().datoms("eavt")})
-            expected = everything(db, ts)  # history reads the log: while it is open
+            expected = observed(db, ts)  # history reads the log: while it is open
         with connect(path) as conn:
-            assert everything(conn.db(), ts) == expected
+            assert observed(conn.db(), ts) == expected

@@ -25,6 +25,8 @@ from jobstreamer.common.store._sqlite import SqliteStorage
 from jobstreamer.common.store._storage import Checkpoint, TxRecord
 from jobstreamer.common.store.errors import StorageError, StoreError
 
+from ._dbs import observed
+
 NOW = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
 
 # Every value type EDN can carry, as the EDN reader gives it back.
@@ -525,14 +527,6 @@ SCHEMA = """
  :user/boss  {:db/valueType :db.type/ref}
  :user/age   {:db/index true}}
 """
-INDEXES = ("eavt", "aevt", "avet", "vaet")
-
-
-def everything(db: Any) -> dict[str, list[Datom]]:
-    """Every index of a database value, and its full history."""
-    views = {index: list(db.datoms(index)) for index in INDEXES}
-    views["history"] = list(db.history().datoms("eavt"))
-    return views
 
 
 def test_connect_transact_close_reopen_gives_the_same_datoms(path: str) -> None:
@@ -544,11 +538,11 @@ def test_connect_transact_close_reopen_gives_the_same_datoms(path: str) -> None:
         )
         conn.transact('[[:db/retract [:user/email "ann@x"] :user/roles :ops]]')
         before = conn.db()
-        expected = everything(before)  # history reads the log: while it is open
+        expected = observed(before)  # history reads the log: while it is open
     with connect(path) as conn:  # the schema comes from the store
         assert conn.schema == before.schema
         assert (conn.db().basis_t, conn.db().max_eid) == (before.basis_t, before.max_eid)
-        assert everything(conn.db()) == expected
+        assert observed(conn.db()) == expected
 
 
 def test_reopen_from_a_checkpoint_and_the_log_tail_gives_the_same_datoms(path: str) -> None:
@@ -560,12 +554,12 @@ def test_reopen_from_a_checkpoint_and_the_log_tail_gives_the_same_datoms(path: s
         for i in range(0, 20, 3):
             conn.transact([[K("db/retractEntity"), ["user/email", f"u{i}@x"]]])
             conn.transact([{"user/email": f"u{i + 1}@x", "user/age": 100 + i}])
-        expected = everything(conn.db())
+        expected = observed(conn.db())
         expected_then = list(conn.db().as_of(checkpoint_t).datoms("eavt"))
     storage = SqliteStorage(path)
     checkpoint = storage.latest_checkpoint()
     storage.close()
     assert checkpoint is not None and checkpoint.tx == checkpoint_t
     with connect(path) as conn:
-        assert everything(conn.db()) == expected
+        assert observed(conn.db()) == expected
         assert list(conn.db().as_of(checkpoint_t).datoms("eavt")) == expected_then

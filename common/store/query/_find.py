@@ -107,16 +107,15 @@ def _aggregate(elements: tuple[Element, ...], rows: Iterable[Row], ctx: Context)
 
 
 def _pull(elements: tuple[Element, ...], rows: Iterable[Row], ctx: Context) -> list[Row]:
-    from .._pull import pull  # lazily: pull is another module of the store, not a query dependency
+    from .._pull import parse_for, pull  # lazily: pull is another module of the store
 
-    specs = {
-        i: (
-            ctx.source_value(e.source.sym),
-            _argument(ctx, e.pattern),
-        )
-        for i, e in enumerate(elements)
-        if isinstance(e, Pull)
-    }
+    specs = {}
+    for i, e in enumerate(elements):
+        if isinstance(e, Pull):
+            db = ctx.source_value(e.source.sym)
+            if not hasattr(db, "datoms"):
+                raise fail("pull needs a database, but {} is a collection", e.source.sym)
+            specs[i] = (db, parse_for(db, _argument(ctx, e.pattern)))  # once, not per row
     return [
         tuple(pull(*specs[i], value) if i in specs else value for i, value in enumerate(row))
         for row in rows

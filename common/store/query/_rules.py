@@ -29,7 +29,7 @@ from typing import Any
 from ...edn import Symbol
 from .._schema import Schema
 from ._ast import And, Blank, Clause, Const, Not, Or, RuleBranch, RuleCall, Var, fail
-from ._cache import LRU, cached
+from .._cache import LRU, cached
 from ._engine import Context, run
 from ._linear import LinearPlan, LinearTable, linear_plan
 from ._parser import parse_rules

@@ -8,7 +8,7 @@ from ...edn import Symbol
 from .._schema import Schema
 from ._ast import BindScalar, Query, RulesVar, Src, Var, element_var, fail, vars_of
 from ._bindings import bind
-from ._cache import LRU, cached
+from .._cache import LRU, cached
 from ._engine import Context, run
 from ._find import shape_result
 from ._plan import Env, Plan, plan, unbound_error

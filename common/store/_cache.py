@@ -1,7 +1,8 @@
-"""Parse once: a small thread-safe LRU keyed by query text or a frozen form of query data.
+"""Small thread-safe LRU caches: parsed queries, rules and pull patterns, time views.
 
-Data keys tag numbers with their type because Python's 1 == 1.0 == True
-would otherwise let `[?e :a 1]` reuse the parse of `[?e :a true]`.
+Forms given as data are keyed by `cache_key`, which tags numbers with their
+type because Python's 1 == 1.0 == True would otherwise let `[?e :a 1]` reuse
+the parse of `[?e :a true]`.
 """
 
 from __future__ import annotations
@@ -44,27 +45,41 @@ class LRU(Generic[V]):
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, make: Callable[[], V]) -> V:
+        """The value cached for `key`, else `make()`'s, which is then cached."""
+        found = self.find(key)
+        if found is None:
+            found = make()  # outside the lock: parsing may be slow, and may raise
+            self.put(key, found)
+        return found
+
+    def find(self, key: Hashable) -> V | None:
         with self._lock:
             found = self._data.get(key)
             if found is not None:
                 self._data.move_to_end(key)
-                return found
-        value = make()  # outside the lock: parsing may be slow, and may raise
+            return found
+
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._data[key] = value
             if len(self._data) > self._size:
                 self._data.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
 
 
-def cached(cache: LRU[V], form: Any, make: Callable[[Any], V]) -> V:
-    """`make(form)`, from `cache` when this form was seen before."""
+def cached(cache: LRU[V], form: Any, make: Callable[[Any], V], scope: object = None) -> V:
+    """`make(form)`, from `cache` when this form was seen before (with the same `scope` object).
+
+    A scoped entry should hold its scope (a schema, say), so that the id in
+    its key is not reused while the entry lives.
+    """
     try:
         key = cache_key(form)
     except TypeError:
         return make(form)
+    if scope is not None:
+        key = (id(scope), key)
     return cache.get(key, lambda: make(form))
