@@ -140,7 +140,7 @@ class Child:
 
 def _tee(child: Child, stream: IO[bytes], out: IO[bytes], exited: queue.Queue[Child]) -> None:
     """Copy the child's output to its log, note its port, and report its exit."""
-    with out:
+    with out, stream:
         for line in iter(stream.readline, b""):
             out.write(line)
             out.flush()
