@@ -4,11 +4,16 @@ Why hand-written: edn_format rebuilds its PLY parser on every call, about
 0.4 ms for a four-key map, and EDN is the format of every request and every
 stored transaction (issue #2; `python -m bench.edn` measures both).
 
-How it is fast: one compiled regex splits the whole text into tokens in a
-single `findall` call, and a flat loop turns them into values.  An explicit
-stack of open collections replaces recursion, so nesting is bounded by
-`max_depth`, never by the interpreter.  Token positions are not kept on the
-hot path: an error re-scans the text to find where its token is.
+How it is fast (docs/edn.md, "How the reader works"): the text becomes a
+list of token strings in a few C-level passes (strings cut out by one regex
+split, punctuation spaced by str.replace, then str.split), numbers are read
+all at once by JSON's C scanner, and a flat loop turns tokens into values,
+most of them a single dict hit.  An explicit stack of open collections
+replaces recursion, so nesting is bounded by `max_depth`, never by the
+interpreter.  Those passes are exact only on the usual text; on anything
+else, or on any error, the text is read again from a careful regex
+tokenizer, which is also how an error finds its position: token positions
+are never kept on the hot path.
 """
 
 from __future__ import annotations
@@ -18,9 +23,19 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from ._types import Char, FrozenMap, Keyword, List, Symbol, TaggedLiteral, Vector
+from ._numbers import BAD_NUMBER, INTEGER, NUMBER_FIRST, number, number_reader
+from ._tokens import (
+    DISCARD_OPEN,
+    SET_OPEN,
+    SKIP,
+    STRING_TOKEN,
+    TOKEN,
+    careful_tokens,
+    fast_tokens,
+)
 from .errors import EDNDecodeError, line_column
 
 DEFAULT_MAX_DEPTH = 512
@@ -49,32 +64,6 @@ TAG_NAME = re.compile(TAG + r"\Z")  # after the '#'
 _CHARACTER = re.compile(
     r"(?:newline|return|space|tab|formfeed|backspace|u[0-9A-Fa-f]{4}|.)\Z", re.S
 )
-
-# --- The tokenizer ------------------------------------------------------------------
-# Group 1 holds every token but numbers: strings, punctuation and names
-# (keywords, symbols, characters, tags), a name matched loosely as a run up to
-# a delimiter and checked against the grammar above once per distinct name.
-# Each alternative in it starts with a literal or a character set, which the
-# regex engine rejects on one character; one group per kind of token measured
-# about twice as slow.
-_WS = r" \t\n\r\f\v,"
-_DELIM = _WS + r"()\[\]{}\"\\;"
-_END = rf"(?=[{_DELIM}]|\Z)"  # a number must be followed by a delimiter
-_RUN = rf"[^{_DELIM}]*+"
-_INT = r"[+-]?(?:0|[1-9][0-9]*+)"
-_TOKEN = re.compile(
-    rf"[{_WS}]*+(?:("  # possessive quantifiers throughout: no backtracking
-    + r'"[^"\\]*+(?:\\[\s\S][^"\\]*+)*+"'  # string
-    + r"|\#[{_]|[\[\](){}]"  # punctuation
-    + rf"|\\[^ \t\n\r\f\v]{_RUN}"  # character
-    + rf"|[^{_DELIM}0-9+\-]{_RUN}|[+\-](?![0-9]){_RUN}"  # keyword, symbol, tag
-    + rf")|({_INT})N?{_END}"  # 2 integer
-    + rf"|({_INT}(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?M?){_END}"  # 3 float or decimal
-    + r"|;[^\n\r]*+"  # comment: every group empty
-    + rf"|([^{_DELIM}]++|[\s\S])"  # 4 anything else: an error
-    + r"|\Z)"  # end of input: every group empty
-)
-_SKIP = re.compile(rf"[{_WS}]*+")
 
 _NAMED_CHARS = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t"}
 _NAMED_CHARS.update({"formfeed": "\f", "backspace": "\b"})
@@ -142,7 +131,16 @@ def read_uuid(value: Any) -> UUID:
     """`#uuid`: the canonical 8-4-4-4-12 hex form only."""
     if type(value) is not str or not _UUID.match(value):
         raise ValueError("expected a string of the form 8-4-4-4-12 hex digits")
-    return UUID(value)
+    # What UUID(value) makes, a third of its cost: its __init__ parses every
+    # form UUID takes and checks arguments the regex above made certain.
+    uuid = _new_object(UUID)
+    _set_slot(uuid, "int", int(value.replace("-", ""), 16))
+    _set_slot(uuid, "is_safe", SafeUUID.unknown)
+    return uuid
+
+
+_new_object = object.__new__
+_set_slot = object.__setattr__  # UUID's own __setattr__ refuses: it is immutable
 
 
 _BUILTIN_TAGS: dict[str, TagReader] = {"inst": read_inst, "uuid": read_uuid}
@@ -172,15 +170,25 @@ def unregister_tag(tag: str) -> None:
 # --- Errors -------------------------------------------------------------------------
 
 
-def _token_span(text: str, index: int) -> tuple[int, int]:
-    """Where token number `index` starts and ends: the slow path errors take."""
-    for n, m in enumerate(_TOKEN.finditer(text)):
+class _Retry(Exception):
+    """The fast tokenizer's tokens hold an error: read again with the careful one."""
+
+
+def _token_span(text: str | None, index: int) -> tuple[int, int]:
+    """Where token number `index` starts and ends: the slow path errors take.
+
+    Every error is located through here; `text` is None while reading the
+    fast tokenizer's tokens, whose numbers give no position.
+    """
+    if text is None:
+        raise _Retry
+    for n, m in enumerate(TOKEN.finditer(text)):
         if n == index:
-            return _SKIP.match(text, m.start()).end(), m.end()  # type: ignore[union-attr]
+            return SKIP.match(text, m.start()).end(), m.end()  # type: ignore[union-attr]
     return len(text), len(text)
 
 
-def _fail(text: str, index: int, problem: str, detail: str = "") -> EDNDecodeError:
+def _fail(text: str | None, index: int, problem: str, detail: str = "") -> EDNDecodeError:
     return EDNDecodeError.at(text, _token_span(text, index)[0], problem, detail)
 
 
@@ -188,9 +196,10 @@ def _shown(token: str) -> str:
     return repr(token if len(token) <= 40 else token[:37] + "...")
 
 
-def _invalid(text: str, index: int) -> EDNDecodeError:
+def _invalid(text: str | None, index: int) -> EDNDecodeError:
     """The error for a token that fits no rule of the grammar."""
     begin, end = _token_span(text, index)
+    assert text is not None  # _token_span raised otherwise
     token = text[begin:end]
     first = token[0]
     if first == '"':
@@ -210,13 +219,15 @@ def _invalid(text: str, index: int) -> EDNDecodeError:
     return EDNDecodeError.at(text, begin, problem)
 
 
-def _unfinished(text: str, tokens: list[tuple[str, ...]], kind: int, opened: int) -> str:
+def _unfinished(text: str | None, tokens: list[str], kind: int, opened: int) -> str:
     """What the innermost open frame still waits for, as an error's detail."""
-    line, column = line_column(text, _token_span(text, opened)[0])
+    begin = _token_span(text, opened)[0]
+    assert text is not None  # _token_span raised otherwise
+    line, column = line_column(text, begin)
     if kind == _DISCARD:
         return f"the #_ at line {line}, column {column} has no form to discard"
     if kind == _TAG:
-        return f"the {tokens[opened][0]} at line {line}, column {column} has no form to tag"
+        return f"the {tokens[opened]} at line {line}, column {column} has no form to tag"
     return f"the {_OPENER_TEXT[kind]!r} at line {line}, column {column} is not closed"
 
 
@@ -242,11 +253,12 @@ _ESCAPES = re.compile(r'\\(?:[tnr"\\bf]|u[0-9A-Fa-f]{4})|(\\u|\\[\s\S])')  # 1: 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _unescape(text: str, index: int, body: str) -> str:
+def _unescape(text: str | None, index: int, body: str) -> str:
     """The string whose EDN text, between its quotes, is `body` (token `index`)."""
     if _VALID_ESCAPES.match(body) is None:
         bad = next(m for m in _ESCAPES.finditer(body) if m[1])
         position = _token_span(text, index)[0] + 1 + bad.start()
+        assert text is not None  # _token_span raised otherwise
         raise EDNDecodeError.at(text, position, f"invalid escape {bad[1]!r} in a string")
     # unicode_escape decodes the escapes checked above and takes other bytes
     # as Latin-1; backslashreplace turns every character beyond Latin-1 into
@@ -263,21 +275,53 @@ def _unescape(text: str, index: int, body: str) -> str:
 # others take exactly one value and act on it.
 _ALL, _VECTOR, _LIST, _MAP, _SET, _ONE_SHOT, _TAG, _DISCARD, _ONE = range(9)
 _OPENERS = {"[": _VECTOR, "(": _LIST, "{": _MAP, "#{": _SET, "#_": _DISCARD}
+_OPENERS.update({SET_OPEN: _SET, DISCARD_OPEN: _DISCARD})  # the fast tokenizer's
+_CLOSERS = {"]": _VECTOR, ")": _LIST, "}": _MAP}  # and "}" closes a _SET
+_SEQUENCE = {_VECTOR: Vector, _LIST: List}
 _OPENER_TEXT = {_VECTOR: "[", _LIST: "(", _MAP: "{", _SET: "#{"}
 _MISSING = object()
 
 
-def _parse(
-    text: str,
+def _read(
+    text: str, tags: Mapping[str, TagReader] | None, max_depth: int, root_kind: int
+) -> list[Any]:
+    """The values of `text`; with root_kind _ONE, at most one."""
+    fast = fast_tokens(text)
+    if fast is not None:
+        try:
+            return _build(None, *fast, tags, max_depth, root_kind)
+        except _Retry:  # an error: only the careful tokens can locate it
+            pass
+    return _build(text, *careful_tokens(text), tags, max_depth, root_kind)
+
+
+def _number_error(text: str | None, index: int, token: str) -> EDNDecodeError:
+    if INTEGER.match(token):
+        try:
+            int(token[:-1] if token[-1] == "N" else token)
+        except ValueError as e:
+            return _fail(text, index, "integer literal too long", str(e))
+    return _invalid(text, index)
+
+
+def _build(
+    text: str | None,
+    tokens: list[str],
+    strings: list[str],
     tags: Mapping[str, TagReader] | None,
     max_depth: int,
     root_kind: int,
 ) -> list[Any]:
-    """The values of `text`; with root_kind _ONE, at most one."""
-    tokens = _TOKEN.findall(text)
+    """The values the tokens hold; `text` locates errors, None: raise _Retry instead."""
     atom = _atoms.get
     openers = _OPENERS.get
+    closers = _CLOSERS.get
+    next_string = iter(strings).__next__
     missing = _MISSING
+    number_first = NUMBER_FIRST
+    small = len(tokens) < 64  # reading all numbers at once costs more than it saves
+    read_number: Callable[[str], Any] | None = number if small else None
+    bad_number = BAD_NUMBER
 
     stack: list[tuple[list[Any], int, int, bool]] = []
     items: list[Any] = []
@@ -290,70 +334,74 @@ def _parse(
     found: list[Any] = []  # the value of a _ONE root
 
     numbered = enumerate(tokens)
-    for i, (o, n, f, bad) in numbered:
-        if o:
-            v = atom(o, missing)
-            if v is missing:
-                first = o[0]
-                if first == '"':
-                    v = o[1:-1]
-                    if "\\" in v:
-                        v = _unescape(text, i, v)
-                elif o == "]" and kind == _VECTOR:
-                    v = Vector(items)
-                elif o == "}" and kind == _MAP:
-                    v = _map(text, items, opened, frozen)
-                elif o == ")" and kind == _LIST:
-                    v = List(items)
-                elif o == "}" and kind == _SET:
-                    v = _set(text, items, opened)
-                elif first == "#" and o not in _OPENERS:
-                    name = o[1:]
-                    if name not in _tags_seen:
-                        _check_tag(text, i, name)
-                    string = tokens[i + 1][0]  # the last token is always the end
-                    if string[:1] == '"' and "\\" not in string:
-                        # The usual case, #inst or #uuid on a plain string:
-                        # no frame to push and pop.
-                        next(numbered)
-                        v = _apply_tag(text, name, i, string[1:-1], tags, frozen)
-                    else:
-                        new = _TAG
+    for i, o in numbered:
+        v = atom(o, missing)
+        if v is missing:
+            first = o[:1]
+            if o == STRING_TOKEN:
+                v = next_string()
+                if "\\" in v:
+                    v = _unescape(text, i, v)
+            elif first in number_first:
+                if small and o.isdigit() and o.isascii() and (first != "0" or len(o) == 1):
+                    try:  # a small document's plain integer: no call
+                        v = int(o)
+                    except ValueError:  # more digits than int() converts
+                        v = bad_number
                 else:
-                    new = openers(o)
-                    if new is None:
-                        if o in (")", "]", "}"):
-                            raise _mismatch(text, tokens, i, kind, opened)
-                        v = _new_atom(o)
-                        if v is None:
-                            raise _invalid(text, i)
-                if v is missing:  # an opening token: push a frame
-                    if len(stack) >= max_depth:
-                        raise _fail(text, i, f"nesting deeper than max_depth ({max_depth})")
-                    child_frozen = frozen or kind == _SET or (kind == _MAP and not len(items) & 1)
-                    stack.append((items, kind, opened, frozen))
-                    items = []
-                    append = items.append
-                    kind = new
-                    opened = i
-                    frozen = child_frozen
-                    continue
-                if first in "]})":  # a closing token: pop the frame
-                    closed_at = i
-                    start = opened
-                    items, kind, opened, frozen = stack.pop()
-                    append = items.append
-        elif n:
-            try:
-                v = int(n)
-            except ValueError as e:  # more digits than sys.get_int_max_str_digits()
-                raise _fail(text, i, "integer literal too long", str(e)) from None
-        elif f:
-            v = Decimal(f[:-1]) if f[-1] == "M" else float(f)
-        elif bad:
-            raise _invalid(text, i)
-        else:  # a comment, or the end of input
-            continue
+                    if read_number is None:  # the first number: read them all
+                        read_number = number_reader(tokens)
+                    v = read_number(o)
+                if v is bad_number:  # else a symbol (-x, +, ->), or invalid
+                    v = _new_atom(o)
+                    if v is None:
+                        raise _number_error(text, i, o)
+            elif (closing := closers(o)) is not None:
+                if kind == _MAP and closing == _MAP:
+                    v = _map(text, items, opened, frozen)
+                elif kind == closing:
+                    v = _SEQUENCE[kind](items)
+                elif kind == _SET and closing == _MAP:
+                    v = _set(text, items, opened)
+                else:
+                    raise _mismatch(text, tokens, i, kind, opened)
+                closed_at = i
+                start = opened
+                items, kind, opened, frozen = stack.pop()
+                append = items.append
+            elif (new := openers(o)) is not None:
+                pass  # pushed below, with a tag's frame
+            elif first == "#":
+                name = o[1:]
+                if name not in _tags_seen:
+                    _check_tag(text, i, name)
+                if tokens[i + 1] == STRING_TOKEN:  # the last token is always the end
+                    # The usual case, #inst or #uuid on a string: no frame
+                    # to push and pop.
+                    next(numbered)
+                    v = next_string()
+                    if "\\" in v:
+                        v = _unescape(text, i + 1, v)
+                    v = _apply_tag(text, name, i, v, tags, frozen)
+                else:
+                    new = _TAG
+            elif not o or first == ";":  # the end, or a comment
+                continue
+            else:
+                v = _new_atom(o)
+                if v is None:
+                    raise _invalid(text, i)
+            if v is missing:  # an opening token: push a frame
+                if len(stack) >= max_depth:
+                    raise _fail(text, i, f"nesting deeper than max_depth ({max_depth})")
+                child_frozen = frozen or kind == _SET or (kind == _MAP and not len(items) & 1)
+                stack.append((items, kind, opened, frozen))
+                items = []
+                append = items.append
+                kind = new
+                opened = i
+                frozen = child_frozen
+                continue
 
         if kind < _ONE_SHOT:
             append(v)
@@ -367,7 +415,7 @@ def _parse(
                 append = items.append
                 break
             if kind == _TAG:
-                v = _apply_tag(text, tokens[opened][0][1:], opened, v, tags, frozen)
+                v = _apply_tag(text, tokens[opened][1:], opened, v, tags, frozen)
                 start = opened
                 items, kind, opened, frozen = stack.pop()
                 append = items.append
@@ -376,6 +424,7 @@ def _parse(
                 continue
             if found:  # kind == _ONE
                 begin, end = _token_span(text, start)
+                assert text is not None  # _token_span raised otherwise
                 problem = f"unexpected {_shown(text[begin:end])}"
                 raise EDNDecodeError.at(text, begin, problem, "expected a single form")
             found.append(v)
@@ -383,21 +432,22 @@ def _parse(
 
     if stack:
         detail = _unfinished(text, tokens, kind, opened)
+        assert text is not None  # _unfinished raised otherwise
         raise EDNDecodeError.at(text, len(text), "unexpected end of input", detail)
     return found if root_kind == _ONE else items
 
 
 def _mismatch(
-    text: str, tokens: list[tuple[str, ...]], index: int, kind: int, opened: int
+    text: str | None, tokens: list[str], index: int, kind: int, opened: int
 ) -> EDNDecodeError:
     """The error for a closing token that closes nothing open."""
-    problem = f"unexpected {tokens[index][0]!r}"
+    problem = f"unexpected {tokens[index]!r}"
     if kind in (_ALL, _ONE):
         return _fail(text, index, problem)
     return _fail(text, index, problem, _unfinished(text, tokens, kind, opened))
 
 
-def _map(text: str, items: list[Any], opened: int, frozen: bool) -> dict[Any, Any]:
+def _map(text: str | None, items: list[Any], opened: int, frozen: bool) -> dict[Any, Any]:
     if len(items) & 1:
         raise _fail(text, opened, f"map has an odd number of forms ({len(items)})")
     pairs = iter(items)
@@ -410,7 +460,7 @@ def _map(text: str, items: list[Any], opened: int, frozen: bool) -> dict[Any, An
     return result
 
 
-def _set(text: str, items: list[Any], opened: int) -> frozenset[Any]:
+def _set(text: str | None, items: list[Any], opened: int) -> frozenset[Any]:
     try:
         result = frozenset(items)
     except TypeError as e:
@@ -420,7 +470,7 @@ def _set(text: str, items: list[Any], opened: int) -> frozenset[Any]:
     return result
 
 
-def _check_tag(text: str, index: int, name: str) -> None:
+def _check_tag(text: str | None, index: int, name: str) -> None:
     if not TAG_NAME.match(name):
         raise _invalid(text, index)
     if len(_tags_seen) >= _ATOM_LIMIT:
@@ -429,7 +479,7 @@ def _check_tag(text: str, index: int, name: str) -> None:
 
 
 def _apply_tag(
-    text: str,
+    text: str | None,
     name: str,
     index: int,
     value: Any,
@@ -491,7 +541,7 @@ def loads(
     one EDN form, or one deeper than `max_depth` or longer than `max_length`
     characters (None: no limit).
     """
-    found = _parse(_text(text, max_length), tags, _depth(max_depth), _ONE)
+    found = _read(_text(text, max_length), tags, _depth(max_depth), _ONE)
     return found[0] if found else None
 
 
@@ -503,4 +553,4 @@ def loads_all(
     max_length: int | None = DEFAULT_MAX_LENGTH,
 ) -> list[Any]:
     """Every value in a stream of EDN forms, in order; arguments as for `loads`."""
-    return _parse(_text(text, max_length), tags, _depth(max_depth), _ALL)
+    return _read(_text(text, max_length), tags, _depth(max_depth), _ALL)
