@@ -25,13 +25,9 @@ from typing import Any, Literal, TypeVar
 
 from jobstreamer.common.errors import BadRequest
 from jobstreamer.common.settings import bus_url
-from jobstreamer.common.wire._message import Message, edn_field, integer, kind_field, mapping, string
+from jobstreamer.common.wire._message import Message, edn_field, integer, kind_field, mapping, optional, string
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
-
-
-def _optional(decode: Any) -> Any:
-    return lambda value: None if value is None else decode(value)
 
 
 def _params(value: Any) -> Mapping[Any, Any]:
@@ -55,8 +51,8 @@ def _argv(value: Any) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Step(Message):
     name: str = edn_field("step/name", string)
-    task: str | None = edn_field("step/task", _optional(_task))
-    shell: tuple[str, ...] | None = edn_field("step/shell", _optional(_argv))
+    task: str | None = edn_field("step/task", optional(_task))
+    shell: tuple[str, ...] | None = edn_field("step/shell", optional(_argv))
     params: Mapping[Any, Any] = edn_field("step/params", _params)
     kind: Literal["step"] = kind_field("step")
 
@@ -80,8 +76,8 @@ def _steps(value: Any) -> tuple[Step, ...]:
 @dataclass(frozen=True)
 class Submission(Message):
     execution_id: int = edn_field("execution/id", integer)
-    app: str | None = edn_field("application/name", _optional(string))
-    version: str | None = edn_field("application/version", _optional(string))
+    app: str | None = edn_field("application/name", optional(string))
+    version: str | None = edn_field("application/version", optional(string))
     job: str = edn_field("job/name", string)
     steps: tuple[Step, ...] = edn_field("job/steps", _steps)
     parameters: Mapping[Any, Any] = edn_field("execution/parameters", _params)

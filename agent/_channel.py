@@ -33,7 +33,16 @@ from typing import Any, Literal
 
 from jobstreamer.common.edn import Keyword
 from jobstreamer.common.settings import Secret
-from jobstreamer.common.wire._message import Codec, Message, edn_field, integer, kind_field, mapping, string
+from jobstreamer.common.wire._message import (
+    Codec,
+    Message,
+    edn_field,
+    integer,
+    kind_field,
+    mapping,
+    optional,
+    string,
+)
 
 _LENGTH = struct.Struct(">I")
 
@@ -65,14 +74,6 @@ def _decode_lines(value: Any) -> tuple[LogLine, ...]:
     )
 
 
-def _optional_integer(value: Any) -> int | None:
-    return None if value is None else integer(value)
-
-
-def _any(value: Any) -> Any:
-    return value
-
-
 @dataclass(frozen=True)
 class Run(Message):
     execution_id: int = edn_field("execution/id", integer)
@@ -101,13 +102,13 @@ class Log(Message):
 @dataclass(frozen=True)
 class Progress(Message):
     done: int = edn_field("progress/done", integer)
-    total: int | None = edn_field("progress/total", _optional_integer)
+    total: int | None = edn_field("progress/total", optional(integer))
     kind: Literal["progress"] = kind_field("progress")
 
 
 @dataclass(frozen=True)
 class Result(Message):
-    value: Any = edn_field("step/result", _any)
+    value: Any = edn_field("step/result", lambda value: value)
     kind: Literal["result"] = kind_field("result")
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
@@ -31,7 +32,7 @@ from yarl import URL
 from jobstreamer.common.edn import Keyword
 from jobstreamer.common.errors import BadRequest, Conflict, NotFound, Unavailable
 from jobstreamer.common.settings import AGENT_SETTINGS, Secret, SettingError, bus_url, secret_value
-from jobstreamer.common.shutdown import until_sigterm
+from jobstreamer.common.serve import serve_until_sigterm, serving
 from jobstreamer.common.wire.content import read_body, respond
 from jobstreamer.common.wire.link import Ready
 from jobstreamer.common.wire.middleware import error_middleware, signature_middleware
@@ -108,7 +109,10 @@ class Agent:
         self.instance_id = ""
         self.port = 0
         self._executions: dict[int, Execution] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # The tasks still running, so counting the running executions does not
+        # walk the FINISHED_KEPT finished ones on every submit.
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._ended_ids: deque[int] = deque()  # the oldest ended first
         self._stack = contextlib.AsyncExitStack()  # what __aexit__ closes
         self._pool: WorkerPool | None = None
         self._link: LinkClient | None = None
@@ -151,11 +155,7 @@ class Agent:
                 heartbeat_interval=self._heartbeat_interval,
             )
         )
-        runner = web.AppRunner(self._web_app(), handle_signals=False)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, self._interface, self._port).start()
-        self.port = runner.addresses[0][1]
+        self.port = await stack.enter_async_context(serving(self._web_app(), self._interface, self._port))
         if self._control_bus is not None:
             self._connect(self._control_bus, token=None, reconnect=True)
         else:
@@ -228,7 +228,7 @@ class Agent:
         )
 
     def _running(self) -> list[int]:
-        return [i for i, e in self._executions.items() if not e.finished]
+        return [i for i in self._tasks if not self._executions[i].finished]
 
     def _finished(self) -> list[int]:
         return [i for i, e in self._executions.items() if e.finished]
@@ -251,15 +251,15 @@ class Agent:
         execution = Execution(submission, pool=pool, notify=link.notify)
         self._executions[execution.id] = execution
         task = asyncio.create_task(execution.run(), name=f"execution {execution.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._ended)
+        self._tasks[execution.id] = task
+        task.add_done_callback(lambda _: self._ended(execution.id))
         return execution, True
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        finished = self._finished()
-        for execution_id in finished[: max(0, len(finished) - FINISHED_KEPT)]:
-            del self._executions[execution_id]
+    def _ended(self, execution_id: int) -> None:
+        del self._tasks[execution_id]
+        self._ended_ids.append(execution_id)
+        while len(self._ended_ids) > FINISHED_KEPT:
+            del self._executions[self._ended_ids.popleft()]
 
     def execution(self, execution_id: int) -> Execution:
         try:
@@ -268,9 +268,10 @@ class Agent:
             raise NotFound(f"no execution {execution_id} on this agent") from None
 
     async def _cancel_executions(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # Routes ------------------------------------------------------------------
@@ -317,10 +318,7 @@ def _offset(request: web.Request) -> int:
 
 
 async def get_log(request: web.Request) -> web.Response:
-    execution = _execution(request)
-    page = execution.log.page(_offset(request))
-    execution.announce_log_again()
-    return respond(request, page)
+    return respond(request, _execution(request).read_log(_offset(request)))
 
 
 async def stop_execution(request: web.Request) -> web.Response:
@@ -352,6 +350,7 @@ ROUTES = [
 
 async def run_agent(settings: Mapping[str, Any]) -> None:
     """Run an agent with resolved AGENT_SETTINGS until SIGTERM (returns) or cancellation."""
-    async with Agent(**settings) as agent:
-        print(f"jobstreamer agent {agent.name} ({agent.instance_id}) listening on port {agent.port}", flush=True)
-        await until_sigterm()
+    await serve_until_sigterm(
+        Agent(**settings),
+        lambda agent: f"jobstreamer agent {agent.name} ({agent.instance_id}) listening on port {agent.port}",
+    )

@@ -133,8 +133,10 @@ class _Worker:
             await process.wait()
             raise
         worker = cls(process, reader, writer)
+        # Not wait_for: on 3.11 it loses a cancellation that comes as the awaited thing finishes.
         try:
-            ready = await asyncio.wait_for(worker.receive(), timeout)
+            async with asyncio.timeout(timeout):
+                ready = await worker.receive()
         except TimeoutError:
             ready = None
         except BaseException:  # cancelled, as above
@@ -170,7 +172,8 @@ class _Worker:
         """Close the socket (the worker exits on EOF); SIGKILL it after `timeout`."""
         self._writer.close()
         try:
-            await asyncio.wait_for(self.process.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for, as in `start`
+                await self.process.wait()
         except TimeoutError:
             _signal_group(self.pid, signal.SIGKILL)
             await self.process.wait()

@@ -114,6 +114,25 @@ def content_hash(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def zip_directory(root: str | os.PathLike[str]) -> bytes:
+    """A directory as zip bytes, for uploading it like a zip (the CLI's `apps upload DIR`).
+
+    Hidden directories and `__pycache__` are pruned here only to save work:
+    `Bundle` leaves out the same files on reading, so the zip and the
+    directory get one version.
+    """
+    root = Path(root)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not _skipped_component(d))
+            for filename in sorted(filenames):
+                path = Path(dirpath, filename)
+                if path.is_file():
+                    archive.write(path, path.relative_to(root).as_posix())
+    return buffer.getvalue()
+
+
 def _read_directory(root: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     total = 0

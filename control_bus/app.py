@@ -30,7 +30,7 @@ from aiohttp import web
 from yarl import URL
 
 from jobstreamer.common.settings import BUS_SETTINGS, Secret, SettingError, secret_value
-from jobstreamer.common.shutdown import until_sigterm
+from jobstreamer.common.serve import serve_until_sigterm, serving
 from jobstreamer.common.wire.announcement import AgentAnnouncement
 from jobstreamer.common.wire.middleware import error_middleware
 
@@ -155,12 +155,9 @@ class ControlBus:
             users=users,
             agents=self._agents,
             logs=logs,
+            dispatcher=dispatcher,
         )
-        runner = web.AppRunner(self._web_app(services), handle_signals=False)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, self._host, self._requested_port).start()
-        self.port = runner.addresses[0][1]
+        self.port = await stack.enter_async_context(serving(self._web_app(services), self._host, self._requested_port))
         await stack.enter_async_context(dispatcher)
         if self._discovery:
             await stack.enter_async_context(Discovery(on_agent=self._on_agent, interface=self._interface))
@@ -184,6 +181,7 @@ class ControlBus:
 
 async def run_bus(settings: Mapping[str, Any]) -> None:
     """Run a bus with resolved BUS_SETTINGS until SIGTERM (returns) or cancellation."""
-    async with ControlBus(**settings) as bus:
-        print(f"jobstreamer control bus listening on {bus.url} (agents link to {bus.join_url})", flush=True)
-        await until_sigterm()
+    await serve_until_sigterm(
+        ControlBus(**settings),
+        lambda bus: f"jobstreamer control bus listening on {bus.url} (agents link to {bus.join_url})",
+    )

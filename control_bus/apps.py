@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import io
 import os
 import tempfile
-import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +28,7 @@ from jobstreamer.common.edn import Keyword
 from jobstreamer.common.errors import BadRequest, NotFound
 from jobstreamer.common.store import Db
 
-from ._bundle import Bundle, read_bundle
+from ._bundle import Bundle, read_bundle, zip_directory
 from ._lookup import app_eid, check_name, now
 from ._store import BusStore
 from . import executions
@@ -264,27 +262,6 @@ class Apps:
             return [*retract, *([_RETRACT_ENTITY, e] for e in [*jobs, app])]
 
         await self._store.transact_with(tx)
-
-
-def zip_directory(root: str | os.PathLike[str]) -> bytes:
-    """A directory as zip bytes, for uploading it like a zip.
-
-    Hidden directories and `__pycache__` are pruned here only to save work:
-    `Bundle` leaves out the same files on reading, so the zip and the
-    directory get one version.
-    """
-    root = Path(root)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(
-                d for d in dirnames if not d.startswith(".") and d != "__pycache__"
-            )
-            for filename in sorted(filenames):
-                path = Path(dirpath, filename)
-                if path.is_file():
-                    archive.write(path, path.relative_to(root).as_posix())
-    return buffer.getvalue()
 
 
 def _version_key(name: str, version: str) -> str:

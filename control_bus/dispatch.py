@@ -8,21 +8,26 @@ The head of the queue goes to the eligible agent with the fewest running
 executions, then the lowest load.  Before the `POST /executions` the
 execution is marked `:starting` with its agent, so a bus that dies mid-call
 finds it assigned on restart and asks that agent instead of sending it
-elsewhere.  A 503 puts it back in the queue (`:queued`, agent forgotten);
-an agent that cannot be connected to is marked suspect and the execution
-goes back in the queue for another; a call that failed after it may have
-reached the agent leaves it `:starting`, and the agent's next Ready
-reconciles it (`lost` when the agent does not know it).  One execution is
-never in two calls at once.
+elsewhere.  `submit` skips the queue when it is empty and an agent has a
+free slot: the execution is created `:starting` on that agent, one durable
+write where queueing and marking take two (a SQLite commit with
+synchronous=FULL is most of a millisecond, on the round trip of every run).
+
+A 503 puts it back in the queue (`:queued`, agent forgotten); an agent that
+cannot be connected to is marked suspect and the execution goes back in the
+queue for another; a call that failed after it may have reached the agent
+leaves it `:starting`, and the agent's next Ready reconciles it (`lost` when
+the agent does not know it).  One execution is never in two calls at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import logging
-from collections.abc import Mapping
-from typing import Any, Protocol, Self
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol, Self, TypeVar
 
 from yarl import URL
 
@@ -35,6 +40,8 @@ from .executions import FAILED, QUEUED, STARTED, STARTING, STOPPING, UNKNOWN, Ex
 from .agent_link import AgentLink
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _SEQ = Keyword("execution/seq")
 _STATUS = Keyword("execution/batch-status")
@@ -72,7 +79,8 @@ class Dispatcher:
         self._queue: list[tuple[int, int]] = []  # (seq, id): a heap in submission order
         self._queued: set[int] = set()
         self._in_flight: set[int] = set()
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Task[Any]] = set()
+        self._placeholders = itertools.count(1)  # negated: slots held while `submit` stores
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         registry.on_available = self.wake
@@ -97,6 +105,43 @@ class Dispatcher:
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    async def submit(self, app: str, job: str, params: Mapping[Any, Any]) -> int:
+        """Create an execution of `job` and dispatch it; returns its id.
+
+        Errors are those of `Executions.create`.  The execution is created
+        `:starting` on an agent when nothing waits in the queue (FIFO) and an
+        agent has a free slot, else `:queued`.
+        """
+        agent = None if self._queue else choose(self._registry.eligible())
+        if agent is None:
+            return await self._executions.create(app, job, params)
+        # The slot is held at once, before the id is known, so the next submit
+        # or drain sees it taken.  A task: once the execution is stored its
+        # call goes out even if this caller is cancelled.
+        placeholder = -next(self._placeholders)
+        agent.reserve(placeholder)
+        placing = self._start(self._place(agent, placeholder, app, job, params), "place")
+        return await asyncio.shield(placing)
+
+    async def _place(self, agent: AgentLink, placeholder: int, app: str, job: str, params: Mapping[Any, Any]) -> int:
+        try:
+            execution_id = await self._executions.create(app, job, params, agent=agent.instance_id)
+        except BaseException:
+            agent.release(placeholder)
+            self.wake()  # the slot is free again
+            raise
+        agent.release(placeholder)
+        agent.reserve(execution_id)
+        self._in_flight.add(execution_id)
+        self._start(self._send(execution_id, agent, marked=True), f"dispatch {execution_id}")
+        return execution_id
+
+    def _start(self, call: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        task = asyncio.create_task(call, name=name)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+        return task
 
     def _on_change(self, change: ExecutionChange) -> None:
         if change.batch_status is QUEUED and change.previous is not QUEUED:
@@ -130,28 +175,28 @@ class Dispatcher:
             self._queued.discard(execution_id)
             agent.reserve(execution_id)
             self._in_flight.add(execution_id)
-            call = asyncio.create_task(self._send(execution_id, agent), name=f"dispatch {execution_id}")
-            self._calls.add(call)
-            call.add_done_callback(self._calls.discard)
+            self._start(self._send(execution_id, agent), f"dispatch {execution_id}")
 
-    async def _send(self, execution_id: int, agent: AgentLink) -> None:
+    async def _send(self, execution_id: int, agent: AgentLink, *, marked: bool = False) -> None:
         try:
-            await self._call(execution_id, agent)
+            await self._call(execution_id, agent, marked=marked)
         except Exception:
             log.exception("dispatching execution %d to agent %s failed", execution_id, agent.instance_id)
             self._in_flight.discard(execution_id)
         finally:
             self.wake()
 
-    async def _call(self, execution_id: int, agent: AgentLink) -> None:
-        try:
-            status = await self._executions.mark(execution_id, STARTING, agent=agent.instance_id)
-        except JobstreamerError as exc:  # deleted, or moved on meanwhile
-            status = None
-            log.info("execution %d is no longer dispatchable: %s", execution_id, exc)
-        if status is not STARTING:
-            self._give_up(execution_id, agent)
-            return
+    async def _call(self, execution_id: int, agent: AgentLink, *, marked: bool) -> None:
+        """POST the execution to `agent`; `marked` when it is stored `:starting` there already."""
+        if not marked:
+            try:
+                status = await self._executions.mark(execution_id, STARTING, agent=agent.instance_id)
+            except JobstreamerError as exc:  # deleted, or moved on meanwhile
+                status = None
+                log.info("execution %d is no longer dispatchable: %s", execution_id, exc)
+            if status is not STARTING:
+                self._give_up(execution_id, agent)
+                return
         try:
             code, body = await self._client.start(agent.url, self._executions.agent_request(execution_id))
         except AgentUnreachable as exc:
@@ -165,7 +210,8 @@ class Dispatcher:
             return
         if code in (200, 202):
             self._in_flight.discard(execution_id)
-            await self._executions.apply_agent_state(execution_id, body)
+            if code == 200:  # known there already, so its state may be ahead; a 202 is :starting, as stored
+                await self._executions.apply_agent_state(execution_id, body)
         elif code == 503 or code == 409:
             # Full, or not ready to run tasks yet (409: it has no /code URL): not the execution's fault.
             agent.full = True

@@ -10,7 +10,6 @@ tells `subscribe()` callbacks; nothing polls.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from jobstreamer.common.errors import BadRequest, Conflict, NotFound
 from jobstreamer.common.store import Datom, Db, TxReport
 
 from ._agent_state import END, STATUS, STEPS, agent_state_tx
+from ._callbacks import Callbacks
 from ._lookup import app_eid, job_eid, now, page
 from ._store import BusStore
 from .states import (
@@ -72,8 +72,6 @@ __all__ = [
     "view",
 ]
 
-log = logging.getLogger(__name__)
-
 View = dict[Keyword, Any]
 
 _DB_ID = Keyword("db/id")
@@ -83,6 +81,7 @@ _EXIT = Keyword("execution/exit-status")
 _PARAMETERS = Keyword("execution/parameters")
 _START = Keyword("execution/start-time")
 _AGENT = Keyword("execution/agent")
+_AGENT_ID = Keyword("agent/instance-id")
 _SEQ = Keyword("execution/seq")
 _VERSION = Keyword("application/version")
 _APP_NAME = Keyword("application/name")
@@ -128,14 +127,17 @@ class Executions:
     def __init__(self, store: BusStore) -> None:
         self._store = store
         self._waiters: dict[int, list[asyncio.Future[View | None]]] = {}
-        self._subscribers: dict[object, Subscriber] = {}
+        self._subscribers: Callbacks[ExecutionChange] = Callbacks("execution subscriber")
         self._last_seq: int | None = None  # touched on the writer thread only
         store.listen(self._on_report)
 
     # -- writing --
 
-    async def create(self, app: str, job: str, params: Mapping[Any, Any]) -> int:
-        """A new `:queued` execution of `job`, pinned to the app's current version.
+    async def create(
+        self, app: str, job: str, params: Mapping[Any, Any], *, agent: str | None = None
+    ) -> int:
+        """A new execution of `job`, pinned to the app's current version: `:queued`,
+        or `:starting` on `agent` (an instance id) when the dispatcher placed it already.
 
         Returns its id.  NotFound for an unknown app or job; BadRequest when
         `params` is not a map with keyword (or string) keys.
@@ -145,17 +147,18 @@ class Executions:
         def tx(db: Db) -> list[Any]:
             job_id = job_eid(db, app, job)
             version = db.entity(app_eid(db, app))[_CURRENT][_VERSION]
-            return [
-                {
-                    _DB_ID: "execution",
-                    _JOB: job_id,
-                    STATUS: QUEUED,
-                    _PARAMETERS: parameters,
-                    Keyword("execution/create-time"): now(),
-                    _VERSION: version,
-                    _SEQ: self._next_seq(db),
-                }
-            ]
+            execution = {
+                _DB_ID: "execution",
+                _JOB: job_id,
+                STATUS: QUEUED if agent is None else STARTING,
+                _PARAMETERS: parameters,
+                Keyword("execution/create-time"): now(),
+                _VERSION: version,
+                _SEQ: self._next_seq(db),
+            }
+            if agent is None:
+                return [execution]
+            return [{_DB_ID: "agent", _AGENT_ID: agent}, {**execution, _AGENT: "agent"}]
 
         report = await self._store.transact_with(tx)
         assert report is not None
@@ -204,7 +207,7 @@ class Executions:
                 if value is not None and entity.get(attr) != value:
                     ops.append([_ADD, execution_id, attr, value])
             if agent is not None:
-                ops.append({_DB_ID: "agent", Keyword("agent/instance-id"): agent})
+                ops.append({_DB_ID: "agent", _AGENT_ID: agent})
                 ops.append([_ADD, execution_id, _AGENT, "agent"])
             elif new in INITIAL and _AGENT in entity:
                 ops.append([_RETRACT_ATTRIBUTE, execution_id, _AGENT])
@@ -308,7 +311,9 @@ class Executions:
         waiters = self._waiters.setdefault(execution_id, [])
         waiters.append(future)
         try:
-            return await asyncio.wait_for(future, timeout)
+            # Not wait_for: on 3.11 it loses a cancellation that comes as the future resolves.
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             return None
         finally:
@@ -321,13 +326,7 @@ class Executions:
 
         Returns the function that unsubscribes.  A callback that raises is logged.
         """
-        key = object()
-        self._subscribers[key] = callback
-
-        def unsubscribe() -> None:
-            self._subscribers.pop(key, None)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def _on_report(self, report: TxReport) -> None:
         for execution_id in sorted(_executions_touched(report)):
@@ -338,11 +337,7 @@ class Executions:
                 db=report.db_after,
             )
             self._wake(change)
-            for callback in list(self._subscribers.values()):
-                try:
-                    callback(change)
-                except Exception:
-                    log.exception("execution subscriber %r failed", callback)
+            self._subscribers(change)
 
     def _wake(self, change: ExecutionChange) -> None:
         waiters = self._waiters.get(change.execution_id)

@@ -325,18 +325,16 @@ class AgentRegistry:
             log.warning("agent %s: a bad state of execution %d: %s", agent.instance_id, execution_id, exc)
 
     async def _fetch_log(self, agent: AgentLink, execution_id: int) -> None:
-        # Until a page comes back empty: the agent announces lines again only
-        # once they are new after this fetch.
-        while True:
-            offset = await self._logs.next_offset(execution_id)
-            try:
-                page = await self._client.log(agent.url, execution_id, offset)
-            except AgentUnreachable as exc:
-                log.warning("agent %s: %s", agent.instance_id, exc)
-                return
-            lines = page.get(_LINES) if isinstance(page, Mapping) else None
-            if not lines:
-                return
+        # One page per LogWaiting: the agent announces again what a full page
+        # left out, and lines that are new after this fetch (agent/runner.py).
+        offset = await self._logs.next_offset(execution_id)
+        try:
+            page = await self._client.log(agent.url, execution_id, offset)
+        except AgentUnreachable as exc:
+            log.warning("agent %s: %s", agent.instance_id, exc)
+            return
+        lines = page.get(_LINES) if isinstance(page, Mapping) else None
+        if lines:
             await self._logs.append(execution_id, [line for line in lines if isinstance(line, Mapping)])
 
     # -- the API's view --

@@ -1,7 +1,8 @@
 """Execution states and the state machine (API.md, "States"), as pure functions.
 
 The bus creates an execution `:queued`, pinned to the application's current
-version; the dispatcher marks it `:starting` when it posts it to an agent;
+version; the dispatcher marks it `:starting` when it posts it to an agent
+(or creates it `:starting` there when an agent is free at once, dispatch.py);
 the agent's own state (fetched with `GET /execution/:id` after a Progress
 notification) moves it on.
 

@@ -17,8 +17,9 @@ from .client import ZIP, BusClient, path
 def bundle_bytes(source: Path) -> bytes:
     """The upload for `source`: a directory zipped in memory, or a zip or wheel as it is."""
     if source.is_dir():
-        # The bus's own function, so a directory zips the way the bus reads one.
-        from jobstreamer.control_bus.apps import zip_directory
+        # The bus's own function, so a directory zips the way the bus reads one;
+        # from the bundle reader, which imports no store (~170 ms).
+        from jobstreamer.control_bus._bundle import zip_directory
 
         return zip_directory(source)
     if not source.is_file():

@@ -34,10 +34,10 @@ def _serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A line per request (heartbeat fetches, log pages) buries what matters.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # `run` makes SIGTERM return once it is serving, and asyncio.run turns
-    # SIGINT into cancelling it; either way the same context managers close.
-    # Until `run` installs its handler (it prints the port first), SIGTERM
-    # is a KeyboardInterrupt too, so a stop right after start is graceful.
+    # `run` makes SIGTERM stop the server cleanly (common/serve.py), and
+    # asyncio.run turns SIGINT into cancelling it; either way the same context
+    # managers close.  Until `run` installs its handler, as the loop starts,
+    # SIGTERM is a KeyboardInterrupt too, so a stop right after start is graceful.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         asyncio.run(run(settings))

@@ -3,7 +3,8 @@
 One writer at a time (a lock); readers take `db()` snapshots without locking.
 A transaction is resolved against the current value, made durable with
 `storage.append`, and only then published and reported to listeners, so a
-failure anywhere leaves the connection exactly as it was.
+failure anywhere leaves the connection exactly as it was.  `transact_many`
+commits several in one storage write (group commit: one fsync for all).
 
 Checkpoints are written from an immutable snapshot, so an automatic one runs
 on a background thread while transactions go on (docs/store.md, "Checkpoints").
@@ -16,7 +17,7 @@ import gc
 import itertools
 import logging
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ._build import build_db, gc_paused
 from ._index import Db
@@ -30,6 +31,8 @@ from .errors import SchemaError, StorageError, StoreError
 log = logging.getLogger(__name__)
 
 Listener = Callable[[TxReport], Any]
+# A transaction function: called with the latest value, returns the tx data to apply.
+TxFunction = Callable[[Db], Any]
 
 # Datoms logged since the last checkpoint before an automatic one is written.
 # The threshold also grows with the database (see `_maybe_checkpoint`), so
@@ -126,20 +129,68 @@ class Conn:
         with self._lock:
             self._check_open()
             report = transact(self._db, tx_data)
-            db = report.db_after
-            self._storage.append(
-                TxRecord(
-                    tx=report.tx,
-                    instant=report.tx_instant,
-                    datoms=tuple(report.tx_data),
-                    max_eid=db.max_eid,
-                )
-            )
-            self._db = db
-            self._since_checkpoint += len(report.tx_data)
-            self._maybe_checkpoint()
-            self._notify(report)
+            self._append([report])
+            self._publish([report])
         return report
+
+    def transact_many(self, txs: Sequence[Any | TxFunction]) -> list[TxReport | None | Exception]:
+        """Apply several transactions in order, made durable in one storage write.
+
+        Each item is tx data, or a transaction function `fn(db)` returning the
+        tx data, called with the value the items before it made.  Each is
+        atomic on its own: one that raises changes nothing, its exception is
+        its result, and the rest go on; a function that returns None or empty
+        data writes nothing and its result is None.  The others' reports are
+        published and reported to listeners, in order, once all of them are
+        durable; if that write fails, each of them gets its StorageError and
+        nothing changes.
+        """
+        with self._lock:
+            self._check_open()
+            db = self._db
+            results: list[TxReport | None | Exception] = []
+            for tx in txs:
+                try:
+                    tx_data = tx(db) if callable(tx) else tx
+                    report = None if callable(tx) and not tx_data else transact(db, tx_data)
+                except Exception as e:  # the item's own failure, reported to its caller
+                    results.append(e)
+                    continue
+                results.append(report)
+                if report is not None:
+                    db = report.db_after
+            reports = [r for r in results if isinstance(r, TxReport)]
+            if reports:
+                try:
+                    self._append(reports)
+                except StorageError as e:
+                    return [e if isinstance(r, TxReport) else r for r in results]
+                self._publish(reports)
+        return results
+
+    def _append(self, reports: list[TxReport]) -> None:
+        """Make consecutive reports durable (under the lock); raises and changes nothing on error."""
+        records = [
+            TxRecord(
+                tx=report.tx,
+                instant=report.tx_instant,
+                datoms=tuple(report.tx_data),
+                max_eid=report.db_after.max_eid,
+            )
+            for report in reports
+        ]
+        if len(records) == 1:
+            self._storage.append(records[0])
+        else:
+            self._storage.append_many(records)
+
+    def _publish(self, reports: list[TxReport]) -> None:
+        """Make durable reports current and tell the listeners, in order (under the lock)."""
+        self._db = reports[-1].db_after
+        self._since_checkpoint += sum(len(report.tx_data) for report in reports)
+        self._maybe_checkpoint()
+        for report in reports:
+            self._notify(report)
 
     def _maybe_checkpoint(self) -> None:
         """Start a background checkpoint when one is due (under the lock)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ._storage import Checkpoint, TxRecord
 from .errors import StorageError
@@ -47,6 +47,15 @@ class MemoryStorage:
                 )
             self._records.append(record)
             self._txs.append(record.tx)
+
+    def append_many(self, records: Sequence[TxRecord]) -> None:
+        # Checked whole first, so appending one by one cannot stop halfway.
+        self._check_open()
+        txs = [record.tx for record in records]
+        if any(later <= earlier for earlier, later in zip(txs, txs[1:])):
+            raise StorageError(f"the txs {txs} are not in increasing order", field="tx")
+        for record in records:
+            self.append(record)
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._check_open()

@@ -20,7 +20,7 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from sqlite_utils import Database
 
@@ -200,29 +200,25 @@ class SqliteStorage:
             page = max(1, min(4096, page * _PAGE_BYTES // max(size, 1)))
 
     def append(self, record: TxRecord) -> None:
-        data = encode_datoms(record.datoms)
-        instant = _instant_text(record.instant)
-        row = (
-            record.tx,
-            instant,
-            record.max_eid,
-            len(record.datoms),
-            data,
-            row_crc(record.tx, instant, record.max_eid, data),
-        )
-        with self._write(f"append tx {record.tx} to"):
+        self.append_many((record,))
+
+    def append_many(self, records: Sequence[TxRecord]) -> None:
+        rows = [_log_row(record) for record in records]  # encoded outside the lock
+        txs = f"tx {records[0].tx}" if len(records) == 1 else f"txs {records[0].tx}..{records[-1].tx}"
+        with self._write(f"append {txs} to"):
             try:
                 # Raw sqlite3 here: the hot path, 9 us instead of 41 us with Table.insert
                 # (docs/store.md, "Why it is built this way").
-                self._db.conn.execute(
+                self._db.conn.executemany(
                     "INSERT INTO log (tx, instant, max_eid, datoms, data, crc)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    row,
+                    rows,
                 )
             except sqlite3.IntegrityError as e:
+                which = "that tx" if len(records) == 1 else "one of them"
                 raise StorageError(
-                    f"cannot append tx {record.tx} to {self.path}: the log already holds"
-                    " that tx (is another process writing this store?)"
+                    f"cannot append {txs} to {self.path}: the log already holds"
+                    f" {which} (is another process writing this store?)"
                 ) from e
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -414,6 +410,13 @@ class SqliteStorage:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+
+def _log_row(record: TxRecord) -> tuple[int, str, int, int, str, int]:
+    data = encode_datoms(record.datoms)
+    instant = _instant_text(record.instant)
+    crc = row_crc(record.tx, instant, record.max_eid, data)
+    return (record.tx, instant, record.max_eid, len(record.datoms), data, crc)
 
 
 def _instant_text(instant: datetime) -> str:

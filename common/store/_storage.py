@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Protocol, Sequence
 
 from ._datom import Datom
 
@@ -60,6 +60,13 @@ class LogStorage(Protocol):
         """Make one transaction durable, atomically: all of it or none of it.
 
         Raises StorageError if it could not; the caller then discards the tx.
+        """
+        ...
+
+    def append_many(self, records: Sequence[TxRecord]) -> None:
+        """Make consecutive transactions durable in one write (one fsync): all or none.
+
+        `Conn.transact_many` commits a batch with it (group commit).
         """
         ...
 

@@ -18,6 +18,7 @@ from ..edn import Keyword, Vector
 from ..errors import BadRequest
 
 _SPEC = "jobstreamer.edn"
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,11 @@ def integers(value: Any) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)):
         raise TypeError(f"expected a vector of integers, got {type(value).__name__}")
     return tuple(integer(item) for item in value)
+
+
+def optional(decode: Callable[[Any], T]) -> Callable[[Any], T | None]:
+    """The decoder `decode`, with nil (or a missing key) read as None."""
+    return lambda value: None if value is None else decode(value)
 
 
 def mapping(value: Any) -> Mapping[Any, Any]:

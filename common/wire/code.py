@@ -29,16 +29,12 @@ from typing import Any, Literal
 from .. import edn
 from ..edn import Keyword
 from ..errors import BadRequest
-from ._message import Codec, Message, edn_field, integer, kind_field, mapping, string
+from ._message import Codec, Message, edn_field, integer, kind_field, mapping, optional, string
 
 _HAS_LATEST = Keyword("code/has-latest")
 _MODULES = Keyword("code/modules")
 _ERROR_MESSAGE = Keyword("error/message")
 _REQUEST_ID = Keyword("code/request-id")
-
-
-def _optional(decode: Any) -> Any:
-    return lambda value: None if value is None else decode(value)
 
 
 def _boolean(value: Any) -> bool:
@@ -65,7 +61,7 @@ def _encode_resources(value: Mapping[str, bytes]) -> dict[str, str]:
 
 
 def _request_id() -> Any:
-    return edn_field("code/request-id", _optional(integer))
+    return edn_field("code/request-id", optional(integer))
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ class ModuleRequest(Message):
     app: str = edn_field("application/name", string)
     version: str = edn_field("application/version", string)
     module: str = edn_field("code/module", string)
-    digest: str | None = edn_field("code/digest", _optional(string))
+    digest: str | None = edn_field("code/digest", optional(string))
     request_id: int | None = _request_id()
     kind: Literal["module"] = kind_field("module")
 

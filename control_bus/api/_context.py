@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .._store import BusStore
 from ..apps import Apps
+from ..dispatch import Dispatcher
 from ..executions import Executions
 from ..jobs import Jobs
 from ..links import AgentRegistry
@@ -24,6 +25,7 @@ class Services:
     users: Users
     agents: AgentRegistry
     logs: LogStore
+    dispatcher: Dispatcher
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("jobstreamer.services", Services)

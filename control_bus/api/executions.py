@@ -21,7 +21,7 @@ async def run(request: web.Request) -> web.Response:
     wait = seconds(request, "wait", MAX_WAIT)
     parameters = await read_body(request)
     executions = services(request).executions
-    execution_id = await executions.create(app, job, {} if parameters is None else parameters)
+    execution_id = await services(request).dispatcher.submit(app, job, {} if parameters is None else parameters)
     headers = {"Location": f"/{app}/job/{job}/execution/{execution_id}"}
     finished = await executions.wait(execution_id, wait) if wait else None
     if finished is not None:

@@ -18,14 +18,13 @@ from jobstreamer.common.settings import AGENT_SETTINGS, SettingError, resolve
 from jobstreamer.common.wire.link import Heartbeat, LogWaiting, Progress, Ready
 from tests._apps import SECRET, Bundles
 from tests.agent._bus import FakeBus, execution, jobs_app, shell, task, until_gone
+from tests.test_serve import loopbacks
 
 
 @asynccontextmanager
 async def agent_for(bus: FakeBus, data: Path, **settings: Any) -> AsyncIterator[Agent]:
-    options = {"max_executions": 1, "control_bus": bus.join_url, **settings}
-    async with Agent(
-        secret=SECRET, data=data, port=0, interface="127.0.0.1", heartbeat_interval=0.05, kill_grace=1.0, **options
-    ) as agent:
+    options = {"max_executions": 1, "control_bus": bus.join_url, "interface": "127.0.0.1", **settings}
+    async with Agent(secret=SECRET, data=data, port=0, heartbeat_interval=0.05, kill_grace=1.0, **options) as agent:
         yield agent
 
 
@@ -37,6 +36,17 @@ async def until_status(bus: FakeBus, agent: Agent, execution_id: int, status: st
         if body[K("execution/batch-status")] == Keyword(status):
             return body
         await bus.expect(Progress, execution_id=execution_id)
+
+
+async def test_on_every_interface_the_port_it_reports_answers_on_each(tmp_path: Path) -> None:
+    # With port 0, asyncio alone gives 0.0.0.0 and :: two different ports (common/serve.py).
+    addresses = loopbacks()
+    async with FakeBus() as bus, agent_for(bus, tmp_path, interface=None) as agent:
+        ready = await bus.expect(Ready)
+        host = {address: f"[{address}]" if ":" in address else address for address in addresses}
+        answers = {a: await bus.call("GET", f"http://{host[a]}:{ready.port}/healthcheck") for a in addresses}
+    assert ready.port == agent.port
+    assert answers == {address: (200, {K("agent/instance-id"): agent.instance_id}) for address in addresses}
 
 
 def test_an_agent_refuses_to_start_without_the_cluster_secret(tmp_path: Path) -> None:

@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from jobstreamer.agent._bodies import Submission, parse
 from jobstreamer.agent._channel import LogLine
 from jobstreamer.agent._log import LogBuffer
+from jobstreamer.agent import runner
 from jobstreamer.agent.runner import Execution, next_step
 from jobstreamer.agent.workers import StepOutcome, WorkerPool
 from jobstreamer.common.edn import K, Keyword
@@ -181,3 +184,36 @@ def test_steps_run_in_order_until_one_does_not_complete() -> None:
     assert next_step(steps, 1, StepOutcome("completed")) is None
     assert next_step(steps, 0, StepOutcome("failed")) is None
     assert next_step(steps, 0, StepOutcome("stopped")) is None
+
+
+async def test_changes_short_of_the_end_wait_out_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # So a run that ends within the hold costs the bus one fetch (runner.PROGRESS_HOLD).
+    quick_notes, slow_notes = Notes(), Notes()
+    async with pool_of(Bundles()) as pool:
+        monkeypatch.setattr(runner, "PROGRESS_HOLD", 30.0)
+        quick = Execution(submission(10, "v", shell("s", "true")), pool=pool, notify=quick_notes)
+        await quick.run()
+        monkeypatch.setattr(runner, "PROGRESS_HOLD", 0.05)
+        slow = Execution(submission(11, "v", shell("s", "sleep 0.5")), pool=pool, notify=slow_notes)
+        running = asyncio.ensure_future(slow.run())
+        await slow_notes.wait_for(Progress(11))
+        seen_while_running = slow.batch_status
+        await running
+    assert quick_notes == [Progress(10)] and quick.batch_status == K("completed")
+    assert seen_while_running == K("started")
+    assert slow_notes == [Progress(11), Progress(11)]
+
+
+
+async def test_lines_a_full_page_left_out_are_announced_again() -> None:
+    # The bus fetches one page per LogWaiting (control_bus/links.py).
+    notes = Notes()
+    async with pool_of(Bundles()) as pool:
+        execution = Execution(submission(12, "v", shell("s", "true")), pool=pool, notify=notes)
+    lines = [LogLine(datetime.now(UTC), "info", "stdout", str(n)) for n in range(1500)]
+    execution.log.append("s", lines)
+    first = execution.read_log(0)
+    announced_after_the_first = notes.count(LogWaiting(12))
+    rest = execution.read_log(first[K("log/next-offset")])
+    assert (len(first[K("log/lines")]), len(rest[K("log/lines")])) == (1000, 500)
+    assert announced_after_the_first == 1 and notes.count(LogWaiting(12)) == 1

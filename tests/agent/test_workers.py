@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
-from jobstreamer.agent.workers import Event, RunRequest, StepOutcome, WorkerPool
+from jobstreamer.agent.workers import Event, RunRequest, StepOutcome, WorkerPool, _Worker
 from jobstreamer.common.edn import Keyword
 from tests._apps import SECRET, Bundles, bundle, code_server
 
@@ -273,3 +275,28 @@ def test_requests_are_checked() -> None:
         RunRequest(1, "s")
     with pytest.raises(ValueError, match="application and version"):
         RunRequest(1, "s", task="m:f")
+
+
+def test_a_cancel_that_comes_as_a_worker_says_ready_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python 3.11's wait_for returned the result then and dropped the cancel.
+    started: list[_Worker] = []
+    receive = _Worker.receive
+
+    async def ready_and_cancelled(worker: _Worker) -> Any:
+        message = await receive(worker)
+        if not started:
+            started.append(worker)
+            starting.cancel()  # lands in the same step as the Ready
+        return message
+
+    async def main() -> bool:
+        nonlocal starting
+        monkeypatch.setattr(_Worker, "receive", ready_and_cancelled)
+        starting = asyncio.ensure_future(_Worker.start(sys.executable, dict(os.environ), 30))
+        await asyncio.wait([starting])
+        for worker in started:
+            await worker.close(timeout=5)
+        return starting.cancelled()
+
+    starting: asyncio.Future[_Worker]
+    assert asyncio.run(main())

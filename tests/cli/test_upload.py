@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -81,3 +83,17 @@ def test_the_demo_job_names_the_demo_task(jobstreamer: Invoke, bus: FakeBus) -> 
     [sent] = bus.requests("POST", "/hello/jobs")
     assert sent.data()[K("job/name")] == "greet"
     assert sent.data()[K("job/steps")][0][K("step/task")] == "hello.tasks:greet"
+
+
+def test_zipping_a_directory_loads_neither_the_store_nor_the_bus(tmp_path: Path) -> None:
+    # `apps upload DIR` is a client command: importing the store costs ~170 ms.
+    (tmp_path / "hello").mkdir()
+    (tmp_path / "hello" / "__init__.py").write_text("")
+    script = (
+        "import sys\n"
+        "from jobstreamer.common.cli._apps import bundle_bytes\n"
+        "assert bundle_bytes(__import__('pathlib').Path(sys.argv[1]))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('jobstreamer.common.store', 'jobstreamer.control_bus.'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['jobstreamer.control_bus._bundle']"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -118,7 +119,8 @@ def test_the_client_reopens_a_link_the_bus_dropped() -> None:
 
     async def main() -> None:
         async with code_server(bundles) as url:
-            client = WebSocketCodeClient(url, secret=SECRET)
+            # Gives up on a bus that stays away after 0.5 s, not the default 10.
+            client = WebSocketCodeClient(url, secret=SECRET, reconnect_within=0.5)
             assert (await asyncio.to_thread(client.request, request)).kind == "module"
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         async with code_server(bundles, port=port):  # the bus restarted
@@ -128,5 +130,26 @@ def test_the_client_reopens_a_link_the_bus_dropped() -> None:
             await asyncio.to_thread(client.request, request)
         assert caught.value.status == 503
         client.close()
+
+    run(main)
+
+
+def test_the_client_waits_for_a_bus_that_comes_up_late() -> None:
+    # A run loading code while its bus restarts waits for the bus (RECONNECT_WITHIN).
+    bundles = Bundles()
+    version = bundles.add("hello", hello())
+    request = code.ModuleRequest("hello", version, "hello", None, None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def main() -> None:
+        with WebSocketCodeClient(f"ws://127.0.0.1:{port}/code", secret=SECRET) as client:
+            asking = asyncio.ensure_future(asyncio.to_thread(client.request, request))
+            await asyncio.sleep(0.5)  # connections refused meanwhile
+            assert not asking.done()
+            async with code_server(bundles, port=port):
+                reply = await asyncio.wait_for(asking, 10)
+        assert reply.kind == "module"
 
     run(main)

@@ -13,6 +13,7 @@ import pytest
 from yarl import URL
 
 from jobstreamer.common.edn import Keyword, Vector
+from jobstreamer.common.errors import NotFound
 from jobstreamer.control_bus.agent_client import AgentUnreachable, Reply
 from jobstreamer.control_bus.dispatch import Dispatcher, choose
 from jobstreamer.control_bus.executions import ABANDONED, COMPLETED, ExecutionChange, Executions
@@ -220,3 +221,50 @@ async def test_refused_and_abandoned_executions(tmp_path: Path) -> None:
     assert calls == [("a", ids[1]), ("a", execution_id)]  # the abandoned one never went out
     assert final == [Keyword("abandoned"), Keyword("failed"), Keyword("failed")]
     assert not a.running
+
+
+@asynccontextmanager
+async def submitting(tmp_path: Path, *agents: AgentLink) -> AsyncIterator[tuple[Bus, FakeAgents, Dispatcher, list[int]]]:
+    """A dispatcher to submit to; the list collects the tx of every commit touching an execution."""
+    async with bus(tmp_path) as b:
+        await hello_with_job(b)
+        fakes = FakeAgents()
+        commits: list[int] = []
+        b.executions.subscribe(lambda change: commits.append(change.db.basis_t))
+        async with Dispatcher(b.store, b.executions, FakeRegistry(b.executions, *agents), fakes) as dispatcher:
+            yield b, fakes, dispatcher, commits
+
+
+async def test_submit_places_an_execution_on_a_free_agent_in_one_write(tmp_path: Path) -> None:
+    a = agent("a", max_executions=1)
+    async with submitting(tmp_path, a) as (b, fakes, dispatcher, commits):
+        execution_id = await dispatcher.submit("hello", "greet", {Keyword("n"): 1})
+        stored = status(b, execution_id)
+        assert await fakes.next() == ("a", execution_id)
+        await asyncio.sleep(0.01)
+    assert stored == (Keyword("starting"), "a")  # before the POST, which then writes nothing
+    assert len(commits) == 1 and a.running == {execution_id}
+
+
+async def test_submit_queues_when_no_agent_is_free_or_others_wait(tmp_path: Path) -> None:
+    a = agent("a", max_executions=3)
+    a.ready = False
+    async with submitting(tmp_path, a) as (b, fakes, dispatcher, _):
+        waiting = await dispatcher.submit("hello", "greet", {})
+        a.ready = True  # eligible, but the queue is not empty: FIFO
+        behind = await dispatcher.submit("hello", "greet", {})
+        queued = [status(b, waiting), status(b, behind)]
+        dispatcher.wake()
+        calls = [await fakes.next(), await fakes.next()]
+    assert queued == [(Keyword("queued"), None)] * 2
+    assert calls == [("a", waiting), ("a", behind)]
+
+
+async def test_a_refused_submit_frees_the_slot_it_held(tmp_path: Path) -> None:
+    a = agent("a", max_executions=1)
+    async with submitting(tmp_path, a) as (_, fakes, dispatcher, _):
+        with pytest.raises(NotFound):
+            await dispatcher.submit("hello", "nope", {})
+        assert a.running == set() and a.eligible
+        execution_id = await dispatcher.submit("hello", "greet", {})
+        assert await fakes.next() == ("a", execution_id)

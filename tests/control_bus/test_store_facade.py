@@ -13,7 +13,7 @@ import pytest
 
 from jobstreamer.common.edn import Keyword
 from jobstreamer.common.errors import NotFound
-from jobstreamer.common.store import CasFailed, Db, StorageError, TransactionError, TxReport
+from jobstreamer.common.store import CasFailed, Conn, Db, StorageError, TransactionError, TxReport
 from jobstreamer.control_bus._store import BusStore
 
 NAME = Keyword("application/name")
@@ -173,3 +173,48 @@ async def test_a_round_trip_through_the_writer_thread_is_cheap() -> None:
             await store.transact([])
             samples.append(time.perf_counter() - start)
     assert statistics.median(samples) < 0.002
+
+
+
+async def test_writes_queued_during_a_commit_share_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Group commit: what queued meanwhile goes into one storage write (one fsync).
+    batches: list[int] = []
+    transact_many = Conn.transact_many
+
+    def counted(self: Conn, txs: list[object]) -> list[object]:
+        batches.append(len(txs))
+        return transact_many(self, txs)
+
+    monkeypatch.setattr(Conn, "transact_many", counted)
+    async with BusStore.open(str(tmp_path / "bus.db")) as store:
+        gate = threading.Event()
+        heard: list[int] = []
+        store.listen(lambda report: heard.append(report.tx))
+        blocker = asyncio.ensure_future(store.transact_with(lambda db: gate.wait() and None))
+        await asyncio.sleep(0.01)  # the writer waits in `blocker`: the next ones queue
+        seen: list[int | None] = []
+
+        def after_the_others(db: Db) -> list[object]:
+            seen.append(db.entid([NAME, "a2"]))  # what the earlier items of the batch made
+            return [{NAME: "a3"}]
+
+        pending = [
+            asyncio.ensure_future(store.transact([{NAME: "a1"}])),
+            asyncio.ensure_future(store.transact([[Keyword("db/add")]])),  # refused on its own
+            asyncio.ensure_future(store.transact([{NAME: "a2"}])),
+            asyncio.ensure_future(store.transact_with(after_the_others)),
+        ]
+        await asyncio.sleep(0.01)
+        gate.set()
+        assert await blocker is None
+        results = await asyncio.gather(*pending, return_exceptions=True)
+    async with BusStore.open(str(tmp_path / "bus.db")) as reopened:
+        names = reopened.db().q("[:find [?n ...] :where [_ :application/name ?n]]")
+    assert batches == [1, 4]
+    assert isinstance(results[1], TransactionError)
+    reports = [results[0], results[2], results[3]]
+    assert heard == [report.tx for report in reports]  # type: ignore[union-attr]  # in order
+    assert seen == [reports[1].tx_data[0].e]  # type: ignore[union-attr]
+    assert sorted(names) == ["a1", "a2", "a3"]

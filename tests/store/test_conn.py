@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 
 import pytest
 
@@ -20,10 +21,12 @@ from jobstreamer.common.store import (
     connect,
 )
 from jobstreamer.common.store._memory import MemoryStorage
+from jobstreamer.common.store._storage import TxRecord
 
 from .conftest import facts, schema_of
 
 AKA = {"aka": {":db/cardinality": ":db.cardinality/many"}}
+NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 
 def test_new_conn_is_empty():
@@ -137,6 +140,69 @@ def test_storage_failure_changes_nothing():
     assert len(seen) == 1
     storage.fail = False
     assert conn.transact([{"name": "c"}]).tx == TX0 + 2
+
+
+class _CountingStorage(_FailingStorage):
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+
+    def append_many(self, records):
+        if self.fail:
+            raise StorageError("disk full")
+        super().append_many(records)
+        self.writes.append([r.tx for r in records])
+
+
+def test_transact_many_commits_in_one_write_each_atomic_on_its_own():
+    storage = _CountingStorage()
+    conn = Conn(storage)
+    seen = []
+    conn.listen(lambda report: seen.append(report.tx))
+    arguments = []
+
+    def named_after_the_first(db):
+        arguments.append(db)
+        return [{"name": f"after {db.entity(1)['name']}"}]
+
+    results = conn.transact_many(
+        [
+            [{":db/id": 1, "name": "first"}],
+            [[":db/add"]],  # refused: changes nothing, the others go on
+            named_after_the_first,  # a function sees what the items before it made
+            lambda db: None,  # declines: writes nothing
+            "[{:name \"edn\"}]",
+        ]
+    )
+    first, refused, named, declined, edn = results
+    assert isinstance(refused, TransactionError) and declined is None
+    assert [first.tx, named.tx, edn.tx] == [TX0 + 1, TX0 + 2, TX0 + 3]
+    assert storage.writes == [[TX0 + 1, TX0 + 2, TX0 + 3]]  # one write for the batch
+    assert seen == [TX0 + 1, TX0 + 2, TX0 + 3]  # every report, in order
+    assert arguments[0] is first.db_after
+    assert conn.db() is edn.db_after
+    assert {v for _, a, v in facts(conn.db()) if a == "name"} == {"first", "after first", "edn"}
+
+
+def test_a_failed_group_write_changes_nothing():
+    storage = _CountingStorage()
+    conn = Conn(storage)
+    conn.transact([{"name": "a"}])
+    before = conn.db()
+    storage.fail = True
+    results = conn.transact_many([[{"name": "b"}], [[":db/add"]], [{"name": "c"}]])
+    assert [type(r) for r in results] == [StorageError, TransactionError, StorageError]
+    assert conn.db() is before
+    storage.fail = False
+    assert [r.tx for r in conn.transact_many([[{"name": "d"}], [{"name": "e"}]])] == [TX0 + 2, TX0 + 3]
+
+
+def test_memory_storage_checks_a_batch_before_appending_any():
+    storage = MemoryStorage()
+    storage.append(TxRecord(TX0 + 1, NOW, (), 0))
+    with pytest.raises(StorageError):
+        storage.append_many([TxRecord(TX0 + 2, NOW, (), 0), TxRecord(TX0 + 2, NOW, (), 0)])
+    assert [r.tx for r in storage.records()] == [TX0 + 1]
 
 
 def test_snapshots_are_immutable(make_conn):

@@ -180,6 +180,14 @@ def test_records_reads_a_long_log_in_pages(
     assert [first.tx] + [r.tx for r in stream] == list(range(TX0 + 1, TX0 + 302))
 
 
+def test_append_many_writes_all_or_nothing(store: SqliteStorage, reopen: Reopen) -> None:
+    store.append(record(TX0 + 1))
+    store.append_many([record(TX0 + 2), record(TX0 + 3, n=5)])
+    with pytest.raises(StorageError, match="already holds one of them"):
+        store.append_many([record(TX0 + 4), record(TX0 + 3)])
+    assert [(r.tx, len(r.datoms)) for r in reopen().records()] == [(TX0 + 1, 3), (TX0 + 2, 3), (TX0 + 3, 5)]
+
+
 def test_a_duplicate_tx_is_refused(store: SqliteStorage) -> None:
     store.append(record(TX0 + 1))
     with pytest.raises(StorageError, match="already holds that tx") as e:
