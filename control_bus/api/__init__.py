@@ -41,6 +41,7 @@ _JOB = "/{app}/job/{job}"
 _EXECUTION = _JOB + r"/execution/{id:\d+}"
 
 ROUTES: tuple[Route, ...] = (
+    Route("GET", "/", system.console, "The web console (a placeholder page until issue #9)", None),
     Route("GET", "/healthcheck", system.healthcheck, "Liveness: 503 when the store is unusable", None),
     Route("GET", "/version", system.version, "The bus's version", None),
     Route("POST", "/auth", system.auth, "Log in: a token for {:user/id :user/password}", None),

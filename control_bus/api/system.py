@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from importlib.metadata import version as installed_version
+from importlib.resources import files
 
 from aiohttp import web
 
@@ -31,6 +32,12 @@ async def healthcheck(request: web.Request) -> web.Response:
     except StoreError as exc:
         raise Unavailable(f"the store is unusable: {exc}") from None
     return respond(request, {Keyword("status"): Keyword("ok")})
+
+
+async def console(request: web.Request) -> web.Response:
+    # Read per request: it is small, and issue #9 replaces it with the real console.
+    page = files("jobstreamer.control_bus").joinpath("static/index.html").read_text()
+    return web.Response(text=page, content_type="text/html")
 
 
 async def version(request: web.Request) -> web.Response:

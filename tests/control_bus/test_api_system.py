@@ -20,6 +20,9 @@ async def test_public_routes_need_no_token(tmp_path: Path) -> None:
         assert (health.status, health["status"]) == (200, Keyword("ok"))
         version = await anonymous.call("GET", "/version")
         assert version.status == 200 and version["version"]
+        async with client.session.get(client.url + "/") as page:
+            assert page.status == 200 and page.content_type == "text/html"
+            assert "jobstreamer control bus" in await page.text()
 
 
 async def test_healthcheck_is_503_when_the_store_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
